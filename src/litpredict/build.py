@@ -1,0 +1,41 @@
+"""Every object litpredict builds from config is built here, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def datamodule(cfg: DictConfig):
+    return instantiate(cfg.datamodule, _convert_="all")
+
+
+def trainer(cfg: DictConfig, callbacks: Sequence[Any] = ()):
+    return instantiate(cfg.trainer, callbacks=list(callbacks), _convert_="all")
+
+
+def writer(cfg: DictConfig, run_dir: Path):
+    return instantiate(cfg.writer, output_dir=str(run_dir))
+
+
+def training_callbacks(cfg: DictConfig) -> list[Any]:
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+
+
+def training_model(cfg: DictConfig):
+    """A fresh model from config (for train.py); refuses anything but a LightningModule."""
+    from litpredict.checkpoints import model_class
+
+    model_class(cfg.model._target_)
+    return instantiate(cfg.model, _convert_="all")
+
+
+def predicting_model(cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: Iterable[str]):
+    """The model for ``checkpoint``: class from config, weights and hparams from the checkpoint."""
+    from litpredict.checkpoints import build_model
+
+    return build_model(cfg.model, checkpoint, explicit)

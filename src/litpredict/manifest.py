@@ -1,0 +1,80 @@
+"""``manifest.json``: the record of one run, rewritten atomically at every change of status.
+
+``status`` is ``running`` while predicting, ``complete`` only once every output file
+is in place and hashed, else ``failed`` or ``interrupted`` with a one-line ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FILENAME = "manifest.json"
+COMPLETE = "complete"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / FILENAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write to a temporary name, then rename: readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(temporary, path)
+
+
+class Manifest:
+    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.path = self.run_dir / FILENAME
+        self.data: dict[str, Any] = {}
+        self._started = time.monotonic()
+
+    def start(self, **fields: Any) -> None:
+        self.data = {
+            "status": "running",
+            "num_predictions": None,
+            "outputs": [],
+            "started_at": _now(),
+            "finished_at": None,
+            "duration_s": None,
+            "error": None,
+            **fields,
+        }
+        self._started = time.monotonic()
+        self.save()
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.save()
+
+    def finish(self, status: str, **fields: Any) -> None:
+        self.data.update(
+            status=status,
+            finished_at=_now(),
+            duration_s=round(time.monotonic() - self._started, 3),
+            **fields,
+        )
+        self.save()
+
+    def save(self) -> None:
+        if not self.enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, self.data)

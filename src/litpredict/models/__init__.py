@@ -1,0 +1,7 @@
+"""The three models of the seed article, written as ordinary LightningModules."""
+
+from litpredict.models.cnn import CNNClassifier
+from litpredict.models.linear import LinearRegression
+from litpredict.models.lstm import LSTMSequence
+
+__all__ = ["CNNClassifier", "LSTMSequence", "LinearRegression"]

@@ -1,0 +1,104 @@
+"""``python -m litpredict.predict``: predictions from a checkpoint, written with a manifest.
+
+compose (Hydra) -> build datamodule, model from checkpoint, writer, trainer
+-> ``Trainer.predict`` -> merge shards, hash outputs -> manifest ``status: complete``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from litpredict.config_dir import config_dir
+from litpredict.errors import RunInterrupted
+from litpredict.runtime import Job, interrupts_raise, run_reporting_errors
+
+log = logging.getLogger(__name__)
+
+
+def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
+    import pytorch_lightning as pl
+
+    from litpredict import build, provenance
+    from litpredict.checkpoints import checkpoint_path, read_checkpoint
+    from litpredict.manifest import COMPLETE, Manifest, read_manifest
+
+    previous = read_manifest(job.run_dir)
+    if previous and previous.get("status") == COMPLETE:
+        log.info("%s is already complete; nothing to do", job.run_dir)
+        return previous
+
+    ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
+    manifest = Manifest(job.run_dir, enabled=_is_rank_zero())
+    manifest.start(
+        checkpoint={"path": str(ckpt_file.resolve())},
+        config=OmegaConf.to_container(cfg, resolve=True),
+        overrides=job.overrides,
+        seed=cfg.seed,
+        git=provenance.git_state(),
+        versions=provenance.versions(),
+        **provenance.host(),
+    )
+    try:
+        with interrupts_raise():
+            checkpoint = read_checkpoint(ckpt_file)
+            manifest.update(checkpoint=_checkpoint_record(ckpt_file, checkpoint))
+            pl.seed_everything(cfg.seed, verbose=False)
+            datamodule = build.datamodule(cfg)
+            model = build.predicting_model(cfg, checkpoint, job.explicit_keys("model"))
+            del checkpoint
+            writer = build.writer(cfg, job.run_dir)
+            trainer = build.trainer(cfg, callbacks=[writer])
+            manifest.update(world_size=trainer.world_size)
+            trainer.predict(model, datamodule=datamodule, return_predictions=False)
+            if not trainer.is_global_zero:
+                return {}
+            result = writer.finalize()
+            data = provenance.data_fingerprint(getattr(datamodule, "input_files", []))
+    except BaseException as error:
+        interrupted = isinstance(error, RunInterrupted) or not isinstance(error, Exception)
+        manifest.finish("interrupted" if interrupted else "failed", error=_one_line(error))
+        raise
+    manifest.finish(COMPLETE, data=data, **result)
+    log.info("%d predictions -> %s", result["num_predictions"], job.run_dir)
+    return manifest.data
+
+
+def _is_rank_zero() -> bool:
+    """False in the extra processes of an externally launched DDP job (SLURM, torchrun)."""
+    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
+    from litpredict.hashing import sha256_file
+
+    return {
+        "path": str(path.resolve()),
+        "sha256": sha256_file(path),
+        "epoch": checkpoint.get("epoch"),
+        "global_step": checkpoint.get("global_step"),
+    }
+
+
+def _one_line(error: BaseException) -> str:
+    from litpredict.runtime import user_message
+
+    known = user_message(error)
+    text = known.problem if known else f"{type(error).__name__}: {error}"
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
+def main(cfg: DictConfig) -> dict[str, Any]:
+    job = Job.from_hydra()
+    return run_reporting_errors(job, lambda: predict(cfg, job))
+
+
+if __name__ == "__main__":
+    main()

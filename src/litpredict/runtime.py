@@ -1,0 +1,122 @@
+"""The Hydra job around a run: its directory and overrides, signals, and how errors end it.
+
+Errors end a run with a short message on stderr (problem and fix) and a non-zero
+exit; the traceback goes to the run's log file. In a multirun the error is re-raised
+instead, so Hydra records the job as failed and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import re
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from litpredict.errors import RunInterrupted, UserError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class Job:
+    run_dir: Path
+    overrides: list[str] = field(default_factory=list)
+    multirun: bool = False
+    log_file: Path | None = None
+
+    @classmethod
+    def from_hydra(cls) -> Job:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra = HydraConfig.get()
+        run_dir = Path(hydra.runtime.output_dir)
+        return cls(
+            run_dir=run_dir,
+            overrides=list(hydra.overrides.task),
+            multirun=hydra.mode == RunMode.MULTIRUN,
+            log_file=run_dir / f"{hydra.job.name}.log",
+        )
+
+    def explicit_keys(self, prefix: str) -> set[str]:
+        """Keys under ``prefix.`` that the command line sets (``model.hidden_size=64``)."""
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        parsed = OverridesParser.create().parse_overrides(self.overrides)
+        start = f"{prefix}."
+        return {o.key_or_group[len(start) :] for o in parsed if o.key_or_group.startswith(start)}
+
+
+def user_message(error: BaseException) -> UserError | None:
+    """The UserError behind ``error``, also when a DDP worker raised it in another process."""
+    if isinstance(error, UserError):
+        return error
+    text = str(error)
+    match = re.search(r"litpredict\.errors\.\w+: (.*)", text, re.DOTALL)
+    if match:
+        problem, _, fix = match.group(1).strip().partition("\n  fix: ")
+        return UserError(problem.strip(), fix.strip() or None)
+    return None
+
+
+def _short(text: str, lines: int = 8) -> str:
+    kept = text.strip().splitlines()
+    return "\n".join(kept[:lines]) + ("\n..." if len(kept) > lines else "")
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    name = signal.Signals(signum).name
+    # Spawned DDP workers are ours to stop; they would otherwise keep writing shards.
+    for child in multiprocessing.active_children():
+        child.terminate()
+    raise RunInterrupted(name)
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`RunInterrupted`, so status and cleanup code runs."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_reporting_errors(job: Job, body: Callable[[], T]) -> T:
+    """Run ``body``; turn any error into a short stderr message and an exit code."""
+    try:
+        return body()
+    except BaseException as error:
+        if isinstance(error, SystemExit) and error.code in (0, None):
+            raise
+        log.debug("traceback", exc_info=True)
+        interrupted = isinstance(error, (RunInterrupted, KeyboardInterrupt))
+        known = user_message(error)
+        where = f" (details: {job.log_file})" if job.log_file else ""
+        if interrupted:
+            message, code = (
+                f"interrupted{where}; run the same command again to complete it",
+                EXIT_INTERRUPTED,
+            )
+        elif known is not None:
+            message, code = f"{known.message}", EXIT_USAGE
+        else:
+            message, code = f"{type(error).__name__}: {_short(str(error))}{where}", EXIT_ERROR
+        if job.multirun and not isinstance(error, KeyboardInterrupt):
+            raise RuntimeError(message) from None
+        print(f"litpredict: error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(code) from None
