@@ -116,13 +116,13 @@ def model_arguments(
         raise CheckpointError(
             "the model config has no _target_", "pick model=linear|cnn|lstm or set model._target_"
         )
-    trained = checkpoint.get(LITPREDICT_KEY, {}).get("model_target")
-    if trained and trained != target:
+    cls = model_class(target)
+    trained = (checkpoint.get(LITPREDICT_KEY) or {}).get("model_target")
+    if trained and trained != target and not _is_same_or_base(trained, cls):
         raise CheckpointError(
             f"the checkpoint was trained with {trained}, but the config builds {target}",
             "choose the model the checkpoint belongs to (model=... or experiment=...)",
         )
-    cls = model_class(target)
     saved = dict(checkpoint.get("hyper_parameters") or {})
     for key in ("_target_", "_class_path", "_instantiator"):
         saved.pop(key, None)
@@ -134,9 +134,34 @@ def model_arguments(
             f"the checkpoint's hyperparameters disagree with the config ({detail})",
             "drop those model.* overrides to use the checkpoint's values",
         )
+    config = _accepted(cls, config, keep=explicit)
     arguments = {**config, **saved}
     _check_signature(cls, arguments, saved)
     return cls, arguments
+
+
+def _is_same_or_base(trained: str, cls: type) -> bool:
+    """Whether ``trained`` names ``cls`` or one of its bases, without importing it.
+
+    ``pkg.Class`` matches a class defined in ``pkg.module`` (re-exported names); a
+    subclass may predict for its base's checkpoint.
+    """
+    module, _, name = trained.rpartition(".")
+    return any(
+        c.__qualname__ == name and (c.__module__ == module or c.__module__.startswith(f"{module}."))
+        for c in cls.__mro__
+    )
+
+
+def _accepted(cls: type, config: dict[str, Any], keep: set[str]) -> dict[str, Any]:
+    """Drop config-group defaults the class does not take (``model._target_`` was replaced).
+
+    Keys set on the command line are kept, so a typo there is still an error.
+    """
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return config
+    return {k: v for k, v in config.items() if k in parameters or k in keep}
 
 
 def _check_signature(cls: type, arguments: dict[str, Any], saved: Mapping[str, Any]) -> None:
@@ -145,7 +170,7 @@ def _check_signature(cls: type, arguments: dict[str, Any], saved: Mapping[str, A
         return
     unknown = sorted(k for k in arguments if k not in parameters)
     if unknown:
-        source = "checkpoint's hyperparameters" if set(unknown) & set(saved) else "config"
+        source = "checkpoint's hyperparameters" if set(unknown) & set(saved) else "command line"
         raise CheckpointError(
             f"{cls.__qualname__} takes no arguments {unknown} (from the {source}): "
             "is this a checkpoint of another model?",

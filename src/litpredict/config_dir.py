@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+_PACKAGE = Path(__file__).resolve().parent
+
 
 def config_dir() -> str:
-    checkout = Path(__file__).resolve().parents[2] / "conf"
+    checkout = _PACKAGE.parents[1] / "conf"  # src/litpredict -> repository top
     if (checkout / "predict.yaml").is_file():
         return str(checkout)
-    from importlib.resources import files
-
-    return str(files("litpredict.conf"))
+    return str(_PACKAGE / "conf")  # installed wheel: conf/ ships as litpredict/conf

@@ -25,12 +25,11 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
 
     from litpredict import build, provenance
     from litpredict.checkpoints import checkpoint_path, read_checkpoint
-    from litpredict.manifest import COMPLETE, Manifest, read_manifest
+    from litpredict.manifest import COMPLETE, Manifest, is_complete, read_manifest
 
-    previous = read_manifest(job.run_dir)
-    if previous and previous.get("status") == COMPLETE:
-        log.info("%s is already complete; nothing to do", job.run_dir)
-        return previous
+    if is_complete(job.run_dir, checkpoint=cfg.get("ckpt_path")):
+        log.info("%s is already complete (outputs verified); nothing to do", job.run_dir)
+        return read_manifest(job.run_dir)
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
     manifest = Manifest(job.run_dir, enabled=_is_rank_zero())
@@ -54,7 +53,12 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
             writer = build.writer(cfg, job.run_dir)
             trainer = build.trainer(cfg, callbacks=[writer])
             manifest.update(world_size=trainer.world_size)
+            if trainer.is_global_zero:
+                writer.clear()
             trainer.predict(model, datamodule=datamodule, return_predictions=False)
+            # Workers launched by ddp_spawn have exited by now; ranks launched from outside
+            # (srun, torchrun) wait here until every shard is closed.
+            trainer.strategy.barrier("litpredict-predicted")
             if not trainer.is_global_zero:
                 return {}
             result = writer.finalize()
@@ -87,10 +91,10 @@ def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
 
 
 def _one_line(error: BaseException) -> str:
-    from litpredict.runtime import user_message
+    from litpredict.runtime import describe, user_message
 
     known = user_message(error)
-    text = known.problem if known else f"{type(error).__name__}: {error}"
+    text = known.problem if known else describe(error)
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 

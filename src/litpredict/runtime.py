@@ -70,9 +70,16 @@ def user_message(error: BaseException) -> UserError | None:
     return None
 
 
-def _short(text: str, lines: int = 8) -> str:
-    kept = text.strip().splitlines()
-    return "\n".join(kept[:lines]) + ("\n..." if len(kept) > lines else "")
+def describe(error: BaseException, lines: int = 8) -> str:
+    """A few lines naming an unexpected error; for a DDP worker's error, the worker's own."""
+    text = str(error).strip()
+    if "Traceback (most recent call last)" in text:  # raised in a spawned DDP worker
+        rank = re.search(r"Process (\d+) terminated", text)
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        return f"rank {rank.group(1) if rank else '?'} failed: {last}"
+    kept = text.splitlines()
+    body = "\n".join(kept[:lines]) + ("\n..." if len(kept) > lines else "")
+    return f"{type(error).__name__}: {body}"
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -115,7 +122,7 @@ def run_reporting_errors(job: Job, body: Callable[[], T]) -> T:
         elif known is not None:
             message, code = f"{known.message}", EXIT_USAGE
         else:
-            message, code = f"{type(error).__name__}: {_short(str(error))}{where}", EXIT_ERROR
+            message, code = f"{describe(error)}{where}", EXIT_ERROR
         if job.multirun and not isinstance(error, KeyboardInterrupt):
             raise RuntimeError(message) from None
         print(f"litpredict: error: {message}", file=sys.stderr, flush=True)

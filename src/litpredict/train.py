@@ -23,13 +23,11 @@ log = logging.getLogger(__name__)
 class RecordModelTarget(Callback):
     """Stores the model's class path in each checkpoint, so predict can check it."""
 
-    def __init__(self, target: str) -> None:
-        self.target = target
-
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
         from litpredict.checkpoints import LITPREDICT_KEY
 
-        checkpoint[LITPREDICT_KEY] = {"model_target": self.target}
+        cls = type(pl_module)
+        checkpoint[LITPREDICT_KEY] = {"model_target": f"{cls.__module__}.{cls.__qualname__}"}
 
 
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:

@@ -77,7 +77,8 @@ class PredictionWriter(BasePredictionWriter):
     While predicting, rank r appends its batches and their dataset indices to
     ``<output_dir>/.shards/rank<r>``. :meth:`finalize`, on global rank 0 after every
     rank has finished, merges them into dataset order, drops duplicate indices, checks
-    that every sample has a prediction, and moves whole files into place.
+    that every sample has a prediction, and moves whole files into place. Call
+    :meth:`clear` on rank 0 before predicting.
     """
 
     def __init__(self, format: str = "npy", output_dir: str | None = None) -> None:
@@ -110,15 +111,11 @@ class PredictionWriter(BasePredictionWriter):
             loaders = loaders[0]
         dataset = loaders.dataset
         if trainer.is_global_zero:
-            # A previous, unfinished run may have left shards: start clean.
-            shutil.rmtree(self.shard_root, ignore_errors=True)
-            self.shard_root.mkdir(parents=True)
             ids = getattr(dataset, "sample_ids", None)
             meta = {"num_samples": len(dataset), "has_ids": ids is not None}
             if ids is not None:
                 (self.shard_root / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
             (self.shard_root / DATASET_META).write_text(json.dumps(meta))
-        trainer.strategy.barrier("litpredict-shards-cleared")
         self._shard = ShardWriter(self.shard_root / f"rank{trainer.global_rank:05d}")
 
     def write_on_batch_end(
@@ -154,8 +151,14 @@ class PredictionWriter(BasePredictionWriter):
             seen[batch_idx] = None
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A rank without samples skips the predict loop and never gets here: its missing
+        # shard is simply empty. So no collective calls in these hooks.
         self._shard.close(self.kind)
-        trainer.strategy.barrier("litpredict-shards-closed")
+
+    def clear(self) -> None:
+        """Remove shards a previous, unfinished run left. Call on rank 0 before predicting."""
+        shutil.rmtree(self.shard_root, ignore_errors=True)
+        self.shard_root.mkdir(parents=True)
 
     def finalize(self) -> dict[str, Any]:
         """Merge the shards into final files; return ``{"outputs": [...], "metrics": {...}}``."""

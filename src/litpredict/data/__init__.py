@@ -1,0 +1,19 @@
+"""Datamodules: embedded offline demo data, the user's array files and image folders, CIFAR-10."""
+
+from litpredict.data.array_file import ArrayFileDataModule
+from litpredict.data.arrays import ArrayDataModule, ArrayDataset
+from litpredict.data.cifar10 import CIFAR10DataModule
+from litpredict.data.demo import ImageDemo, RegressionDemo, SequenceDemo
+from litpredict.data.image_folder import ImageFolderDataModule, ImageFolderDataset
+
+__all__ = [
+    "ArrayDataModule",
+    "ArrayDataset",
+    "ArrayFileDataModule",
+    "CIFAR10DataModule",
+    "ImageDemo",
+    "ImageFolderDataModule",
+    "ImageFolderDataset",
+    "RegressionDemo",
+    "SequenceDemo",
+]

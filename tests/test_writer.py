@@ -1,0 +1,174 @@
+"""The writer's parts on real files: shards, merge into dataset order, formats, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.csv
+import pyarrow.parquet
+import pytest
+import torch
+
+from litpredict.errors import PredictionError
+from litpredict.metrics import label_metrics
+from litpredict.writing.callback import split_outputs
+from litpredict.writing.formats import FORMATS, column_names, publish
+from litpredict.writing.merge import merge_shards
+from litpredict.writing.shards import ShardWriter, read_shards
+
+
+def write_shards(root, batches_per_rank):
+    """batches_per_rank: [[(indices, {key: array}), ...] per rank]."""
+    for rank, batches in enumerate(batches_per_rank):
+        shard = ShardWriter(root / f"rank{rank:05d}")
+        for indices, arrays in batches:
+            shard.append(np.asarray(indices), arrays)
+        shard.close("tensor")
+    return read_shards(root)
+
+
+def strided(n: int, world: int, batch: int, values: np.ndarray):
+    """What a 2-rank strided sampler gives each rank: interleaved, batched."""
+    ranks = []
+    for rank in range(world):
+        mine = np.arange(rank, n, world)
+        ranks.append(
+            [
+                (mine[i : i + batch], {"prediction": values[mine[i : i + batch]]})
+                for i in range(0, len(mine), batch)
+            ]
+        )
+    return ranks
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1001])
+def test_merge_restores_dataset_order_across_ranks(tmp_path, n) -> None:
+    values = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
+    shards = write_shards(tmp_path / "s", strided(n, 2, 4, values))
+    merged = merge_shards(shards, n, tmp_path / "staging")
+    np.testing.assert_array_equal(merged["prediction"], values)
+
+
+def test_merge_drops_duplicates_from_a_padding_sampler(tmp_path) -> None:
+    values = np.arange(5, dtype=np.float32).reshape(5, 1)
+    # DistributedSampler pads 5 samples to 6 by repeating index 0 on rank 1.
+    batches = [
+        [([0, 2, 4], {"prediction": values[[0, 2, 4]]})],
+        [([1, 3, 0], {"prediction": values[[1, 3, 0]]})],
+    ]
+    merged = merge_shards(write_shards(tmp_path / "s", batches), 5, tmp_path / "staging")
+    np.testing.assert_array_equal(merged["prediction"], values)
+
+
+def test_merge_fails_loudly_when_a_sample_is_missing(tmp_path) -> None:
+    values = np.arange(4, dtype=np.float32).reshape(4, 1)
+    batches = [[([0, 1, 3], {"prediction": values[[0, 1, 3]]})]]
+    with pytest.raises(
+        PredictionError, match=r"1 of 4 samples have no prediction \(first: \[2\]\)"
+    ):
+        merge_shards(write_shards(tmp_path / "s", batches), 4, tmp_path / "staging")
+
+
+def test_merge_refuses_indices_outside_the_dataset(tmp_path) -> None:
+    batches = [[([0, 9], {"prediction": np.zeros((2, 1), np.float32)})]]
+    with pytest.raises(PredictionError, match="outside the dataset"):
+        merge_shards(write_shards(tmp_path / "s", batches), 2, tmp_path / "staging")
+
+
+def test_a_shard_never_closed_is_an_error(tmp_path) -> None:
+    shard = ShardWriter(tmp_path / "s" / "rank00000")
+    shard.append(np.arange(2), {"prediction": np.zeros((2, 1), np.float32)})
+    with pytest.raises(PredictionError, match="never closed"):
+        read_shards(tmp_path / "s")
+
+
+def test_changing_layout_between_batches_is_an_error(tmp_path) -> None:
+    shard = ShardWriter(tmp_path / "rank0")
+    shard.append(np.arange(2), {"prediction": np.zeros((2, 3), np.float32)})
+    with pytest.raises(PredictionError, match="changed layout"):
+        shard.append(np.arange(2, 4), {"prediction": np.zeros((2, 4), np.float32)})
+
+
+def test_rows_must_match_the_batch(tmp_path) -> None:
+    shard = ShardWriter(tmp_path / "rank0")
+    with pytest.raises(PredictionError, match="has 1 rows for a batch of 2"):
+        shard.append(np.arange(2), {"prediction": np.zeros((1,), np.float32)})
+
+
+def test_outputs_of_every_kind_split_into_keys() -> None:
+    t = torch.zeros(2, 3)
+    assert split_outputs(t) == ("tensor", {"prediction": t})
+    kind, keys = split_outputs((t, t))
+    assert kind == "tuple" and list(keys) == ["0", "1"]
+    kind, keys = split_outputs({"mean": t, "std": t})
+    assert kind == "dict" and list(keys) == ["mean", "std"]
+    with pytest.raises(PredictionError, match="cannot name files"):
+        split_outputs({"a/b": t})
+    with pytest.raises(PredictionError, match="not tensors"):
+        split_outputs([1.0, 2.0])
+
+
+def staged_arrays(tmp_path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    out = {}
+    for key, array in arrays.items():
+        np.save(staging / f"{key}.npy", array)
+        out[key] = np.load(staging / f"{key}.npy", mmap_mode="r")
+    return out
+
+
+def read_back(fmt: str, run_dir, kind: str) -> dict[str, np.ndarray]:
+    """Every format read back into {column or key: values}."""
+    if fmt == "npy":
+        if kind == "tensor":
+            return {"prediction": np.load(run_dir / "predictions.npy")}
+        return {p.stem: np.load(p) for p in (run_dir / "predictions").glob("*.npy")}
+    if fmt == "pt":
+        payload = torch.load(run_dir / "predictions.pt", weights_only=True)
+        if kind == "tensor":
+            return {"prediction": payload.numpy()}
+        return {
+            str(k): v.numpy()
+            for k, v in (payload.items() if kind == "dict" else enumerate(payload))
+        }
+    reader = pyarrow.parquet.read_table if fmt == "parquet" else pyarrow.csv.read_csv
+    table = reader(run_dir / f"predictions.{fmt}")
+    assert table.column("index").to_pylist() == list(range(table.num_rows))
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("kind", ["tensor", "dict"])
+def test_every_format_holds_the_same_values(tmp_path, fmt, kind) -> None:
+    rng = np.random.default_rng(1)
+    seq = rng.normal(size=(5, 2, 3)).astype(np.float32)
+    arrays = {"prediction": seq} if kind == "tensor" else {"mean": seq, "label": np.arange(5)}
+    ids = [f"img/{i}.png" for i in range(5)]
+    run_dir = tmp_path / "run"
+    staged = FORMATS[fmt](staged_arrays(tmp_path, arrays), kind, ids, tmp_path / "staging")
+    publish(staged, run_dir)
+    back = read_back(fmt, run_dir, kind)
+    for key, array in arrays.items():
+        if fmt in ("npy", "pt"):
+            np.testing.assert_allclose(back[key], array, rtol=1e-6)
+        else:
+            columns = column_names(key, array.shape[1:])
+            table = np.stack([back[c] for c in columns], axis=1).reshape(array.shape)
+            np.testing.assert_allclose(table, array, rtol=1e-6)
+    if fmt in ("npy", "pt"):
+        assert (run_dir / "ids.txt").read_text().splitlines() == ids
+    else:
+        assert list(back["id"]) == ids
+
+
+def test_metrics_follow_the_labels() -> None:
+    classes = {"prediction": np.array([1, 2, 3, 3])}
+    assert label_metrics(classes, "tensor", np.array([1, 2, 3, 0])) == {"accuracy": 0.75}
+    scores = {"prediction": np.array([[0.9, 0.1], [0.2, 0.8]], np.float32)}
+    assert label_metrics(scores, "tensor", np.array([0, 0])) == {"accuracy": 0.5}
+    regression = {"prediction": np.array([[1.0], [3.0]], np.float32)}
+    assert label_metrics(regression, "tensor", np.array([[0.0], [1.0]], np.float32)) == {
+        "mse": 2.5,
+        "mae": 1.5,
+    }
+    assert label_metrics(regression, "tensor", None) == {}
