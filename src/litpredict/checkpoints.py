@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -44,22 +45,40 @@ def checkpoint_path(value: Any) -> Path:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """``torch.load(weights_only=True)`` with errors a user can act on."""
+    """``torch.load(weights_only=True)`` with errors a user can act on.
+
+    The messages never repeat torch's advice to pass ``weights_only=False``: that
+    would run whatever code the file carries.
+    """
     import torch
 
+    with path.open("rb") as file:
+        head = file.read(4)
+    if head[:2] != b"PK" and head[:1] != b"\x80":
+        raise CheckpointError(
+            f"{str(path)!r} is not a PyTorch checkpoint "
+            "(neither a torch.save zip archive nor a pickle)",
+            "pass a .ckpt file written by Lightning (Trainer.fit, ModelCheckpoint)",
+        )
+    if head[:2] == b"PK" and not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is truncated or corrupt (its zip directory is missing)",
+            "copy or download the checkpoint again, completely",
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
+        unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if unsafe:
             raise CheckpointError(
-                f"checkpoint {str(path)!r} contains pickled Python objects, which could run code "
-                f"when loaded; litpredict only loads tensors and plain values ({_first_line(err)})",
-                "re-save the checkpoint from a trusted environment with plain hyperparameters "
-                "(e.g. OmegaConf.to_container(cfg, resolve=True)), or load only its state_dict",
+                f"checkpoint {str(path)!r} holds a pickled Python object ({unsafe.group(1)}); "
+                "loading it could run code, so litpredict refuses it",
+                "save checkpoints with plain hyperparameters (numbers, strings, lists, dicts; "
+                "OmegaConf.to_container(cfg, resolve=True) for configs) in a trusted environment",
             ) from None
-        raise _unreadable(path, err) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
-        raise _unreadable(path, err) from None
+        raise _unreadable(path) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as err:
+        raise _unreadable(path) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(
             f"{str(path)!r} is not a Lightning checkpoint (no 'state_dict')",
@@ -72,11 +91,10 @@ def _first_line(err: BaseException) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _unreadable(path: Path, err: BaseException) -> CheckpointError:
+def _unreadable(path: Path) -> CheckpointError:
     return CheckpointError(
-        f"checkpoint {str(path)!r} is not a readable checkpoint (truncated or corrupt: "
-        f"{_first_line(err)[:160]})",
-        "pass a complete checkpoint file; re-copy or re-download it",
+        f"checkpoint {str(path)!r} cannot be read: it is truncated or corrupt",
+        "copy or download the checkpoint again, completely",
     )
 
 

@@ -1,14 +1,11 @@
-"""Where ``conf/`` is: the repository's top folder in a checkout, package data in a wheel."""
+"""Where ``conf/`` is, in a source checkout and in an installed wheel alike."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parent
-
 
 def config_dir() -> str:
-    checkout = _PACKAGE.parents[1] / "conf"  # src/litpredict -> repository top
-    if (checkout / "predict.yaml").is_file():
-        return str(checkout)
-    return str(_PACKAGE / "conf")  # installed wheel: conf/ ships as litpredict/conf
+    # src/litpredict/conf is a symlink to the repository's conf/ in a checkout and a real
+    # folder in a wheel; resolving it names the folder users edit.
+    return str((Path(__file__).parent / "conf").resolve())

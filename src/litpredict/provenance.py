@@ -113,3 +113,8 @@ def data_fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
         else:
             entries.append({"path": str(path), "missing": True})
     return entries
+
+
+def content_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a fingerprint that change with the content (not the mtime)."""
+    return {k: entry.get(k) for k in ("sha256", "quick_sha256", "bytes", "files", "missing")}

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
 from litpredict.errors import RunInterrupted, UserError
 
 log = logging.getLogger(__name__)
@@ -70,16 +73,62 @@ def user_message(error: BaseException) -> UserError | None:
     return None
 
 
+# torch's words for data that does not fit the model, and what to do about it.
+_DATA_MISFIT = re.compile(
+    r"shapes cannot be multiplied|size mismatch|must be equal to input_size|expected input"
+    r"|to have \d+ channels|stack expects each tensor to be equal size|Expected .*dimension",
+    re.IGNORECASE,
+)
+DATA_MISFIT_FIX = (
+    "the data does not fit the model: check the number of features, channels or the image "
+    "size of the datamodule against the model (e.g. datamodule.image_size=32, model.input_dim)"
+)
+
+
 def describe(error: BaseException, lines: int = 8) -> str:
     """A few lines naming an unexpected error; for a DDP worker's error, the worker's own."""
     text = str(error).strip()
     if "Traceback (most recent call last)" in text:  # raised in a spawned DDP worker
         rank = re.search(r"Process (\d+) terminated", text)
         last = [line for line in text.splitlines() if line.strip()][-1].strip()
-        return f"rank {rank.group(1) if rank else '?'} failed: {last}"
-    kept = text.splitlines()
-    body = "\n".join(kept[:lines]) + ("\n..." if len(kept) > lines else "")
-    return f"{type(error).__name__}: {body}"
+        text = f"rank {rank.group(1) if rank else '?'} failed: {last}"
+    else:
+        kept = text.splitlines()
+        body = "\n".join(kept[:lines]) + ("\n..." if len(kept) > lines else "")
+        text = f"{type(error).__name__}: {body}"
+    if _DATA_MISFIT.search(text):
+        text += f"\n  fix: {DATA_MISFIT_FIX}"
+    return text
+
+
+class CheckOutputDir(Callback):
+    """Fails early, with a message, when the run or sweep directory cannot be written.
+
+    Hydra creates it before litpredict's code runs and would show a traceback.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+def _writable(directory: str, key: str) -> None:
+    path = Path(str(directory))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".litpredict-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        print(
+            f"litpredict: error: the output directory {str(path)!r} cannot be written "
+            f"({err.strerror})\n  fix: pass {key}=DIR of a writable place "
+            "(or set LITPREDICT_OUTPUTS)",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_USAGE) from None
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
