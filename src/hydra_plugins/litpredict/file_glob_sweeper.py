@@ -1,0 +1,160 @@
+"""Hydra's basic sweeper plus ``key=glob(PATTERN)`` over files, for sweeps over checkpoints.
+
+Hydra's own ``glob()`` lists config-group choices; on a plain value (``ckpt_path``) it
+finds none and launches nothing. Here a ``glob()`` on a key that is not a config group
+expands to the matching files, in training order, each quoted so that names with
+``=``, ``,`` or spaces reach the job intact. Group globs keep Hydra's meaning. A pattern
+may name another override as ``${key}`` (``glob(runs/${experiment}/checkpoints/*.ckpt)``)
+to sweep matched pairs instead of a product. A glob with no match is an error, not an
+empty sweep. The full job list goes to ``<sweep dir>/jobs.json`` for the sweep summary.
+"""
+
+# No ``from __future__ import annotations``: Hydra's plugin scan runs this module before it is
+# in sys.modules, and dataclasses then cannot resolve string annotations.
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.types import Glob, Override, Transformer, ValueType
+from hydra.errors import HydraException
+
+log = logging.getLogger(__name__)
+
+PLAN_FILE = "jobs.json"
+
+
+@dataclass
+class FileGlobSweeperConf:
+    _target_: str = "hydra_plugins.litpredict.file_glob_sweeper.FileGlobSweeper"
+    max_batch_size: int | None = None
+    params: dict[str, str] | None = None
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="file_glob", node=FileGlobSweeperConf, provider="litpredict"
+)
+
+Choice = tuple[str, Any]  # (the override as the job gets it, its plain value for ${key})
+Job = dict[str, Choice]
+
+
+def _bare(key: str) -> str:
+    """``+experiment@pkg`` -> ``experiment``: how a pattern's ``${...}`` names a key."""
+    return key.lstrip("+~").split("@")[0]
+
+
+class FileGlobSweeper(BasicSweeper):
+    """BasicSweeper whose ``glob()`` also matches files; writes the job list to ``jobs.json``."""
+
+    def __init__(self, max_batch_size: int | None, params: dict[str, str] | None = None) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+        self._expanded: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+
+    def split_arguments(  # type: ignore[override]  # an instance method: it needs the loader
+        self, overrides: list[Override], max_batch_size: int | None
+    ) -> list[list[list[str]]]:
+        from hydra_plugins.litpredict import _file_glob
+
+        by_key: dict[str, Override] = {}  # command-line order; a repeated key keeps its place
+        for override in overrides:
+            by_key[override.get_key_element()] = override
+        globs = {k: o for k, o in by_key.items() if self._is_file_glob(o)}
+        fixed = {k: self._choices(o) for k, o in by_key.items() if k not in globs}
+
+        # Product in command-line order, as BasicSweeper does; a glob that names a later
+        # key as ${key} waits until that key has its values.
+        jobs: list[Job] = [{}]
+        done: set[str] = set()
+        waiting = list(by_key)
+        while waiting:
+            ready = [
+                k
+                for k in waiting
+                if k not in globs or set(_file_glob.references(_patterns(globs[k]))) <= done
+            ]
+            key = ready[0] if ready else waiting[0]  # unknown ${key}: expanding reports it
+            waiting.remove(key)
+            done.add(_bare(key))
+            if key in fixed:
+                jobs = [{**job, key: c} for job in jobs for c in fixed[key]]
+            else:
+                jobs = [{**job, key: c} for job in jobs for c in self._files(globs[key], job)]
+        batches = [[job[key][0] for key in by_key] for job in jobs]
+        self._write_plan(batches)
+        if max_batch_size is None:
+            return [batches]
+        return list(self.split_overrides_to_chunks(batches, max_batch_size))
+
+    def _is_file_glob(self, override: Override) -> bool:
+        if override.value_type != ValueType.GLOB_CHOICE_SWEEP:
+            return False
+        loader = self.hydra_context.config_loader
+        repository = getattr(loader, "repository", None)
+        if repository is not None:
+            return not repository.group_exists(override.key_or_group)
+        return not loader.get_group_options(override.key_or_group)
+
+    @staticmethod
+    def _choices(override: Override) -> list[Choice]:
+        from hydra_plugins.litpredict._file_glob import FileGlobError, plain
+
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            return [(f"{key}={override.get_value_element_as_str()}", override.value())]
+        if not override.is_discrete_sweep():
+            raise HydraException(
+                f"{FileGlobSweeper.__name__} does not support sweep type: "
+                f"{override.value_type.name}"
+            )
+        values = list(override.sweep_iterator())  # once: a shuffled sweep must not reshuffle
+        if not values and isinstance(override._value, Glob):
+            options = override.config_loader.get_group_options(override.key_or_group)
+            raise FileGlobError(
+                f"{override.input_line}: no option of config group "
+                f"{override.key_or_group!r} matches; its options are {options}"
+            )
+        return [(f"{key}={Transformer.str(v)}", plain(v)) for v in values]
+
+    def _files(self, override: Override, job: Job) -> list[Choice]:
+        from hydra_plugins.litpredict import _file_glob
+
+        values = {_bare(k): v for k, (_, v) in job.items()}
+        glob: Glob = override._value
+        include = [_file_glob.substitute(_file_glob.plain(p), values) for p in glob.include]
+        exclude = [_file_glob.substitute(_file_glob.plain(p), values) for p in glob.exclude]
+        signature = (tuple(include), tuple(exclude))
+        if signature not in self._expanded:  # one glob per pattern, however many jobs share it
+            self._expanded[signature] = _file_glob.expand(include, exclude)
+        files = self._expanded[signature]
+        if not files:
+            shown = ", ".join(include) + (f" (exclude {', '.join(exclude)})" if exclude else "")
+            raise _file_glob.FileGlobError(
+                f"{override.input_line}: no file matches {shown} (working directory "
+                f"{os.getcwd()}); check the path and quote the pattern for the shell, "
+                f"e.g. -m '{override.key_or_group}=glob(\"runs/x/checkpoints/*.ckpt\")'"
+            )
+        key = override.get_key_element()
+        return [(f"{key}={_file_glob.quote(path)}", path) for path in files]
+
+    def _write_plan(self, batches: Sequence[Sequence[str]]) -> None:
+        """The full job list, so a summary can show jobs that have not started yet."""
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        plan = [{"num": num, "overrides": list(job)} for num, job in enumerate(batches)]
+        temporary = sweep_dir / f".{PLAN_FILE}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps({"jobs": plan}, indent=2) + "\n")
+        os.replace(temporary, sweep_dir / PLAN_FILE)
+        log.info("%d jobs; their list: %s", len(plan), sweep_dir / PLAN_FILE)
+
+
+def _patterns(override: Override) -> list[str]:
+    from hydra_plugins.litpredict._file_glob import plain
+
+    glob: Glob = override._value
+    return [str(plain(p)) for p in (*glob.include, *glob.exclude)]
