@@ -101,10 +101,10 @@ def _unreadable(path: Path) -> CheckpointError:
 def model_class(target: str) -> type:
     """Import ``target`` and accept it only if it is a LightningModule subclass."""
     import pytorch_lightning as pl
-    from hydra.utils import get_class
+    from hydra.utils import get_object
 
     try:
-        cls = get_class(target)
+        cls = get_object(target)
     except Exception as err:
         raise CheckpointError(
             f"cannot import the model class {target!r}: {_first_line(err)}",

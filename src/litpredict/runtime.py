@@ -45,6 +45,7 @@ class Job:
 
         hydra = HydraConfig.get()
         run_dir = Path(hydra.runtime.output_dir)
+        logging.captureWarnings(True)  # library warnings go to the log, not to stderr
         return cls(
             run_dir=run_dir,
             overrides=list(hydra.overrides.task),

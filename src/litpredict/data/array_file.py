@@ -17,7 +17,8 @@ def _existing(path: str | Path, what: str) -> Path:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(
-            f"{what} {str(path)!r} does not exist" + (" (it is a directory)" if path.is_dir() else ""),
+            f"{what} {str(path)!r} does not exist"
+            + (" (it is a directory)" if path.is_dir() else ""),
             f"pass an existing {', '.join(SUFFIXES)} file",
         )
     return path
@@ -27,7 +28,9 @@ def read_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as err:
-        raise DataError(f"cannot read {str(path)!r} as a .npy array: {err}", "save it with np.save") from err
+        raise DataError(
+            f"cannot read {str(path)!r} as a .npy array: {err}", "save it with np.save"
+        ) from err
 
 
 def read_table(path: Path, columns: Sequence[str] | None) -> dict[str, np.ndarray]:
@@ -36,9 +39,15 @@ def read_table(path: Path, columns: Sequence[str] | None) -> dict[str, np.ndarra
     import pyarrow.parquet
 
     try:
-        table = pyarrow.parquet.read_table(path) if path.suffix == ".parquet" else pyarrow.csv.read_csv(path)
+        table = (
+            pyarrow.parquet.read_table(path)
+            if path.suffix == ".parquet"
+            else pyarrow.csv.read_csv(path)
+        )
     except Exception as err:
-        raise DataError(f"cannot read the table {str(path)!r}: {err}", "check the file format") from err
+        raise DataError(
+            f"cannot read the table {str(path)!r}: {err}", "check the file format"
+        ) from err
     missing = [c for c in columns or [] if c not in table.column_names]
     if missing:
         raise DataError(
@@ -85,7 +94,9 @@ class ArrayFileDataModule(ArrayDataModule):
         if path.suffix == ".npy":
             features = read_npy(path)
             if features.dtype == object or features.ndim == 0:
-                raise DataError(f"{str(path)!r} holds no numeric (N, ...) array", "save a numeric array")
+                raise DataError(
+                    f"{str(path)!r} holds no numeric (N, ...) array", "save a numeric array"
+                )
         else:
             wanted = [*(self.feature_columns or []), *(self.target_columns or [])]
             columns = read_table(path, wanted)
@@ -104,7 +115,9 @@ class ArrayFileDataModule(ArrayDataModule):
     def load_fit(self) -> tuple[ArrayDataset, ArrayDataset]:
         features, targets = self._arrays()
         if targets is None:
-            raise DataError("training needs targets", "pass datamodule.target_path or target_columns")
+            raise DataError(
+                "training needs targets", "pass datamodule.target_path or target_columns"
+            )
         cut = len(features) - max(1, int(len(features) * self.val_fraction))
         return (
             ArrayDataset(features[:cut], targets[:cut]),

@@ -76,7 +76,9 @@ class CIFAR10DataModule(ArrayDataModule):
                 "or pass datamodule.download=true (needs network access)",
             )
         parts = [read_batch(self.folder / n) for n in names]
-        return ArrayDataset(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        return ArrayDataset(
+            np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        )
 
     def load_predict(self) -> ArrayDataset:
         return self._read(["test_batch"])

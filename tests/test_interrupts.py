@@ -1,0 +1,95 @@
+"""SIGTERM / SIGINT in the middle of a long prediction: never a complete-looking run;
+the same command again completes it; a complete run is never overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, read_manifest, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def wait_until_predicting(run_dir, proc, timeout: float = 120) -> None:
+    """Until some rank has written a batch to its shard."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if any(p.stat().st_size > 0 for p in run_dir.glob(".shards/rank*/prediction.bin")):
+            return
+        time.sleep(0.1)
+    raise AssertionError("prediction never started")
+
+
+@pytest.mark.parametrize(
+    "sig,trainer",
+    [(signal.SIGTERM, "cpu"), (signal.SIGINT, "cpu"), (signal.SIGTERM, "ddp_cpu")],
+)
+def test_interrupted_run_is_marked_and_the_rerun_completes(trained, tmp_path, sig, trainer) -> None:
+    ckpt = trained["linear_regression"] / "checkpoints" / "last.ckpt"
+    np.save(
+        tmp_path / "x.npy", np.random.default_rng(0).normal(size=(400_000, 10)).astype(np.float32)
+    )
+    run_dir = tmp_path / "run"
+    overrides = [
+        "datamodule=array_file",
+        f"datamodule.path={tmp_path / 'x.npy'}",
+        "datamodule.batch_size=16",  # slow on purpose: ~25k batches
+        f"trainer={trainer}",
+        f"ckpt_path={ckpt}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    command = [sys.executable, "-m", "litpredict.predict", *overrides]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_until_predicting(run_dir, proc)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "interrupted"
+    assert not (run_dir / "predictions.npy").exists()  # nothing under a final name
+
+    run_cli(
+        "predict",
+        *[o for o in overrides if "batch_size" not in o],
+        "datamodule.batch_size=8192",
+        cwd=tmp_path,
+    )
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "complete" and manifest["num_predictions"] == 400_000
+    assert np.load(run_dir / "predictions.npy").shape == (400_000, 1)
+
+
+def test_a_complete_run_is_never_overwritten(trained, tmp_path) -> None:
+    ckpt = trained["linear_regression"] / "checkpoints" / "last.ckpt"
+    run_dir = tmp_path / "run"
+    overrides = [f"ckpt_path={ckpt}", f"hydra.run.dir={run_dir}"]
+    run_cli("predict", *overrides, cwd=tmp_path)
+    before = {
+        p.name: p.stat().st_mtime_ns
+        for p in run_dir.iterdir()
+        if p.is_file() and p.suffix != ".log"
+    }
+    manifest = (run_dir / "manifest.json").read_text()
+    again = run_cli("predict", *overrides, cwd=tmp_path)
+    assert "already complete" in again.stdout
+    after = {
+        p.name: p.stat().st_mtime_ns
+        for p in run_dir.iterdir()
+        if p.is_file() and p.suffix != ".log"
+    }
+    assert after == before
+    assert (run_dir / "manifest.json").read_text() == manifest
+    assert json.loads(manifest)["status"] == "complete"
