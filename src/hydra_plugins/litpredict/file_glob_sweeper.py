@@ -21,8 +21,11 @@ from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, Transformer, ValueType
-from hydra.errors import HydraException
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException, HydraException
+from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +52,44 @@ def _bare(key: str) -> str:
     return key.lstrip("+~").split("@")[0]
 
 
+class SweepFailed(CompactHydraException):
+    """Some jobs failed; Hydra prints this message alone and exits 1."""
+
+
 class FileGlobSweeper(BasicSweeper):
     """BasicSweeper whose ``glob()`` also matches files; writes the job list to ``jobs.json``."""
 
     def __init__(self, max_batch_size: int | None, params: dict[str, str] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self._expanded: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        """BasicSweeper.sweep, except that a failed job no longer cancels the later batches,
+        and the sweep ends with one message naming every failed job."""
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides([*self._parse_config(), *arguments])
+        self.overrides = self.split_arguments(overrides, self.max_batch_size)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        returns: list[Sequence[JobReturn]] = []
+        failed: list[str] = []
+        first = 0
+        while not self.is_done():
+            batch = self.get_job_batch()
+            self.validate_batch_is_legal(batch)
+            results = self.launcher.launch(batch, initial_job_idx=first)
+            for num, (job, result) in enumerate(zip(batch, results, strict=True), start=first):
+                if result.status == JobStatus.FAILED:
+                    failed.append(f"  #{num} {' '.join(job)}: {_first_line(result)}")
+            first += len(batch)
+            returns.append(results)
+        if failed:
+            raise SweepFailed(
+                f"{len(failed)} of {first} jobs failed (logs in their job directories under "
+                f"{sweep_dir}):\n" + "\n".join(failed)
+            )
+        return returns
 
     def split_arguments(  # type: ignore[override]  # an instance method: it needs the loader
         self, overrides: list[Override], max_batch_size: int | None
@@ -151,6 +186,11 @@ class FileGlobSweeper(BasicSweeper):
         temporary.write_text(json.dumps({"jobs": plan}, indent=2) + "\n")
         os.replace(temporary, sweep_dir / PLAN_FILE)
         log.info("%d jobs; their list: %s", len(plan), sweep_dir / PLAN_FILE)
+
+
+def _first_line(result: JobReturn) -> str:
+    lines = str(result._return_value).strip().splitlines()
+    return lines[0] if lines else type(result._return_value).__name__
 
 
 def _patterns(override: Override) -> list[str]:
