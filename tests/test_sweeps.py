@@ -309,6 +309,25 @@ def test_summary_command_rebuilds_from_job_files(swept, tmp_path):
 
 
 @pytest.mark.slow
+def test_job_failing_before_its_manifest_still_has_a_row(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    missing = tmp_path / "gone" / "epoch=1-step=2.ckpt"
+    result = run_cli(
+        "predict",
+        "-m",
+        f'ckpt_path="{missing}"',
+        f"hydra.sweep.dir={sweep_dir}",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1 and "1 of 1 jobs failed" in result.stderr
+    assert not (sweep_dir / "0_epoch=1-step=2" / "manifest.json").exists()
+    (row,) = _rows(sweep_dir)
+    assert (row["status"], row["checkpoint"]) == ("failed", str(missing))
+    assert str(missing) in row["error"]
+
+
+@pytest.mark.slow
 def test_two_sweeps_started_at_once_get_two_directories(checkpoints, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests"), "LITPREDICT_OUTPUTS": str(tmp_path)}
     command = [sys.executable, "-m", "litpredict.predict", "-m"]

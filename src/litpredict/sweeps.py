@@ -213,14 +213,24 @@ def _one_line(error: BaseException) -> str:
 class SweepSummary(Callback):
     """Rebuilds the sweep summary after every prediction job, in the job's own process."""
 
+    @staticmethod
+    def _applies(config: Any) -> bool:
+        hydra = config.hydra
+        if getattr(hydra.mode, "name", str(hydra.mode)) != "MULTIRUN" or "ckpt_path" not in config:
+            return False  # single runs and training sweeps have nothing to summarise
+        # one task of a multi-task (srun) job: rank 0 writes
+        return all(os.environ.get(v, "0") == "0" for v in ("RANK", "SLURM_PROCID"))
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        if self._applies(config):  # a re-run job is not failed until it fails again
+            (Path(config.hydra.runtime.output_dir) / JOB_ERROR).unlink(missing_ok=True)
+
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         from hydra.core.utils import JobStatus
 
+        if not self._applies(config):
+            return
         hydra = config.hydra
-        if getattr(hydra.mode, "name", str(hydra.mode)) != "MULTIRUN" or "ckpt_path" not in config:
-            return  # single runs and training sweeps have nothing to summarise
-        if any(os.environ.get(v, "0") != "0" for v in ("RANK", "SLURM_PROCID")):
-            return  # one task of a multi-task (srun) job: rank 0 writes
         job_dir = Path(hydra.runtime.output_dir)
         marker = job_dir / JOB_ERROR
         if job_return.status == JobStatus.FAILED:
