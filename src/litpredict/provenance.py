@@ -62,6 +62,7 @@ def host() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
+        "cwd": os.getcwd(),
         "command": [sys.executable, *sys.argv],
     }
 
