@@ -71,6 +71,13 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.cpu().numpy()
 
 
+def _index_array(batch_indices: Any) -> range | np.ndarray:
+    """A batch's dataset indices: a ``range`` as it is (O(1)), anything else as int64."""
+    if isinstance(batch_indices, range):
+        return batch_indices
+    return np.asarray(batch_indices, dtype=np.int64)
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes predictions in dataset order to ``output_dir`` in one of :data:`FORMATS`.
 
@@ -139,7 +146,7 @@ class PredictionWriter(BasePredictionWriter):
         labels = _labels(batch, len(batch_indices))
         if labels is not None:
             arrays[TARGET] = _numpy(labels)
-        self._shard.append(np.asarray(batch_indices, dtype=np.int64), arrays)
+        self._shard.append(_index_array(batch_indices), arrays)
         self._forget_batch_indices(trainer, batch_idx, dataloader_idx)
 
     @staticmethod
