@@ -35,7 +35,22 @@ def training_model(cfg: DictConfig):
 
 
 def predicting_model(cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: Iterable[str]):
-    """The model for ``checkpoint``: class from config, weights and hparams from the checkpoint."""
+    """The model for ``checkpoint``: class from config, weights and hparams from the checkpoint.
+
+    ``compile`` (off by default) wraps it in ``torch.compile``: compiling costs seconds to
+    minutes up front, so it pays only on long runs; ``true`` or a mode such as
+    ``max-autotune``. Lightning unwraps the compiled module and predicts with it.
+    """
     from litpredict.checkpoints import build_model
 
-    return build_model(cfg.model, checkpoint, explicit)
+    model = build_model(cfg.model, checkpoint, explicit)
+    return compiled(model, cfg.get("compile", False))
+
+
+def compiled(model: Any, mode: bool | str | None) -> Any:
+    """``model`` compiled with ``torch.compile`` (``mode`` true or a mode name), else as is."""
+    if not mode:
+        return model
+    import torch
+
+    return torch.compile(model) if mode is True else torch.compile(model, mode=str(mode))

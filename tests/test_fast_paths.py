@@ -1,0 +1,133 @@
+"""The fast input and output paths give exactly what the general paths give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, SequentialSampler
+
+from litpredict.build import compiled
+from litpredict.data.arrays import (
+    ArrayDataModule,
+    ArrayDataset,
+    ShardSampler,
+    SliceBatchSampler,
+    auto_batch_size,
+    collate_batch,
+)
+from litpredict.errors import DataError
+from litpredict.writing.merge import merge_shards
+from litpredict.writing.shards import ShardWriter, read_shards
+
+
+@pytest.fixture
+def saved(tmp_path) -> np.ndarray:
+    """A memory-mapped (1000, 3) float32 array read back from a .npy file."""
+    values = np.random.default_rng(0).normal(size=(1000, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", values)
+    return np.load(tmp_path / "x.npy", mmap_mode="r")
+
+
+def batches(dataset: ArrayDataset, sampler, size: int) -> list:
+    loader = DataLoader(
+        dataset, batch_sampler=SliceBatchSampler(sampler, size, False), collate_fn=collate_batch
+    )
+    return list(loader)
+
+
+def test_in_order_batches_are_ranges_read_as_slices(saved) -> None:
+    dataset = ArrayDataset(saved)
+    sampler = SliceBatchSampler(SequentialSampler(dataset), 64, drop_last=False)
+    assert all(isinstance(b, range) for b in sampler)
+    assert len(list(sampler)) == len(sampler) == 16
+    got = torch.cat(batches(dataset, SequentialSampler(dataset), 64)).numpy()
+    np.testing.assert_array_equal(got, saved)
+
+
+def test_strided_shards_read_every_other_row(saved) -> None:
+    dataset = ArrayDataset(saved, targets=np.arange(1000))
+    for rank in (0, 1):
+        sampler = ShardSampler(dataset, num_replicas=2, rank=rank)
+        got = batches(dataset, sampler, 100)
+        np.testing.assert_array_equal(torch.cat([x for x, _ in got]).numpy(), saved[rank::2])
+        np.testing.assert_array_equal(
+            torch.cat([y for _, y in got]).numpy(), np.arange(rank, 1000, 2)
+        )
+
+
+def test_other_samplers_still_get_lists(saved) -> None:
+    order = [5, 3, 999, 0]
+    sampler = SliceBatchSampler(order, 3, drop_last=False)
+    assert list(sampler) == [[5, 3, 999], [0]]
+    dataset = ArrayDataset(saved)
+    np.testing.assert_array_equal(dataset.__getitems__([5, 3, 999]).numpy(), saved[[5, 3, 999]])
+
+
+def test_released_pages_read_back_unchanged(saved) -> None:
+    dataset = ArrayDataset(saved)
+    first = dataset.__getitems__(range(0, 500)).numpy().copy()
+    again = dataset.__getitems__(range(0, 500)).numpy()
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(again, saved[:500])
+
+
+def test_float64_features_become_float32() -> None:
+    dataset = ArrayDataset(np.arange(6, dtype=np.float64).reshape(3, 2))
+    assert dataset.__getitems__(range(3)).dtype == torch.float32
+
+
+def write(directory, batches_: list, kind: str = "tensor") -> None:
+    shard = ShardWriter(directory)
+    for indices, values in batches_:
+        shard.append(indices, {"prediction": values})
+    shard.close(kind)
+
+
+def test_a_shard_in_dataset_order_needs_no_index(tmp_path) -> None:
+    values = np.arange(10, dtype=np.float32).reshape(10, 1)
+    write(tmp_path / "s" / "rank00000", [(range(0, 4), values[:4]), (range(4, 10), values[4:])])
+    (shard,) = read_shards(tmp_path / "s")
+    assert shard.sequential and not (shard.directory / "index.bin").exists()
+    merged = merge_shards([shard], 10, tmp_path / "staging")
+    np.testing.assert_array_equal(merged["prediction"], values)
+    np.testing.assert_array_equal(np.load(tmp_path / "staging" / "prediction.npy"), values)
+
+
+def test_a_shard_leaving_order_writes_the_indices_so_far(tmp_path) -> None:
+    values = np.arange(6, dtype=np.float32)
+    order = [(range(0, 2), values[:2]), (np.array([4, 5]), values[4:]), (range(2, 4), values[2:4])]
+    write(tmp_path / "s" / "rank00000", order)
+    (shard,) = read_shards(tmp_path / "s")
+    assert not shard.sequential
+    np.testing.assert_array_equal(shard.array("index"), [0, 1, 4, 5, 2, 3])
+    np.testing.assert_array_equal(
+        merge_shards([shard], 6, tmp_path / "staging")["prediction"], values
+    )
+
+
+def test_an_in_order_shard_short_of_samples_is_still_an_error(tmp_path) -> None:
+    values = np.arange(4, dtype=np.float32)
+    write(tmp_path / "s" / "rank00000", [(range(0, 4), values)])
+    with pytest.raises(Exception, match="have no prediction"):
+        merge_shards(read_shards(tmp_path / "s"), 5, tmp_path / "staging")
+
+
+@pytest.mark.parametrize(
+    ("sample_bytes", "rows"), [(40, 32768), (3 * 32 * 32 * 4, 256), (20 * 5 * 4, 8192), (10**9, 64)]
+)
+def test_auto_batch_size_follows_the_sample_size(sample_bytes, rows) -> None:
+    assert auto_batch_size(sample_bytes) == rows
+
+
+def test_batch_size_must_be_a_count_or_auto() -> None:
+    module = ArrayDataModule(batch_size="many")
+    with pytest.raises(DataError, match="batch_size"):
+        module.prediction_batch_size(ArrayDataset(np.zeros((3, 2), np.float32)))
+    module = ArrayDataModule(batch_size="auto")
+    assert module.prediction_batch_size(ArrayDataset(np.zeros((3, 10), np.float32))) == 32768
+
+
+def test_compile_is_off_unless_asked() -> None:
+    model = torch.nn.Linear(2, 1)
+    assert compiled(model, False) is model and compiled(model, None) is model
