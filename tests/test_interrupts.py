@@ -93,3 +93,21 @@ def test_a_complete_run_is_never_overwritten(trained, tmp_path) -> None:
     assert after == before
     assert (run_dir / "manifest.json").read_text() == manifest
     assert json.loads(manifest)["status"] == "complete"
+
+
+def test_a_complete_run_is_not_overwritten_by_another_checkpoint(trained, tmp_path) -> None:
+    checkpoints = trained["linear_regression"] / "checkpoints"
+    run_dir = tmp_path / "run"
+    run_cli(
+        "predict",
+        f"ckpt_path={checkpoints / 'last.ckpt'}",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    predictions = (run_dir / "predictions.npy").read_bytes()
+    other = f"ckpt_path={checkpoints / 'epoch=0-step=64.ckpt'}"
+    result = run_cli("predict", other, f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "complete run of another checkpoint" in result.stderr
+    assert (run_dir / "predictions.npy").read_bytes() == predictions
+    assert read_manifest(run_dir)["status"] == "complete"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,14 @@ def datamodule(cfg: DictConfig):
 
 
 def trainer(cfg: DictConfig, callbacks: Sequence[Any] = ()):
+    if cfg.trainer.get("strategy") == "ddp_spawn" and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        from litpredict.errors import UserError
+
+        raise UserError(
+            "trainer.strategy=ddp_spawn inside a SLURM job with several tasks would start "
+            "devices x tasks processes",
+            "on SLURM (srun starts one task per GPU) pass trainer.strategy=ddp",
+        )
     return instantiate(cfg.trainer, callbacks=list(callbacks), _convert_="all")
 
 

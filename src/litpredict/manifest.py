@@ -31,22 +31,17 @@ def read_manifest(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def is_complete(run_dir: Path, checkpoint: str | Path | None = None) -> bool:
+def is_complete(run_dir: Path) -> bool:
     """True only if the manifest says complete and every output it lists still has its hash.
 
-    A re-run (a resumed sweep) skips such a run; an edited, truncated or missing output, or
-    a different ``checkpoint`` file than the one predicted with, makes it run again.
+    A re-run (a resumed sweep) skips such a run; an edited, truncated or missing output
+    means the run is no longer complete, so it runs again.
     """
     from litpredict.hashing import sha256_file
 
     manifest = read_manifest(run_dir)
     if not manifest or manifest.get("status") != COMPLETE or not manifest.get("outputs"):
         return False
-    if checkpoint is not None:
-        recorded = manifest.get("checkpoint") or {}
-        path = Path(checkpoint)
-        if not path.is_file() or recorded.get("sha256") != sha256_file(path):
-            return False
     for output in manifest["outputs"]:
         path = Path(run_dir) / output.get("path", "")
         if not path.is_file() or output.get("sha256") != sha256_file(path):

@@ -7,6 +7,7 @@ compose (Hydra) -> build datamodule, model from checkpoint, writer, trainer
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import hydra
@@ -15,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from litpredict.config_dir import config_dir
 from litpredict.errors import RunInterrupted
-from litpredict.runtime import Job, interrupts_raise, run_reporting_errors
+from litpredict.runtime import Job, interrupts_raise, quote_checkpoint_paths, run_reporting_errors
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,11 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
 
     from litpredict import build, provenance
     from litpredict.checkpoints import checkpoint_path, read_checkpoint
-    from litpredict.manifest import COMPLETE, Manifest, is_complete, read_manifest
-
-    if is_complete(job.run_dir, checkpoint=cfg.get("ckpt_path")):
-        log.info("%s is already complete (outputs verified); nothing to do", job.run_dir)
-        return read_manifest(job.run_dir)
+    from litpredict.manifest import COMPLETE, Manifest, is_complete
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
+    if is_complete(job.run_dir):
+        return _already_complete(job, ckpt_file)
     manifest = Manifest(job.run_dir, enabled=_is_rank_zero())
     manifest.start(
         checkpoint={"path": str(ckpt_file.resolve())},
@@ -72,6 +71,23 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
     return manifest.data
 
 
+def _already_complete(job: Job, ckpt_file) -> dict[str, Any]:
+    """A complete run is never overwritten: not even by a different checkpoint."""
+    from litpredict.errors import UserError
+    from litpredict.hashing import sha256_file
+    from litpredict.manifest import read_manifest
+
+    manifest = read_manifest(job.run_dir)
+    if manifest["checkpoint"].get("sha256") != sha256_file(ckpt_file):
+        raise UserError(
+            f"{job.run_dir} holds a complete run of another checkpoint "
+            f"({manifest['checkpoint']['path']}); a complete run is never overwritten",
+            "predict into a new hydra.run.dir (or delete that directory to redo it)",
+        )
+    log.info("%s is already complete (outputs verified); nothing to do", job.run_dir)
+    return manifest
+
+
 def _is_rank_zero() -> bool:
     """False in the extra processes of an externally launched DDP job (SLURM, torchrun)."""
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
@@ -99,9 +115,15 @@ def _one_line(error: BaseException) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
-def main(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig) -> dict[str, Any]:
     job = Job.from_hydra()
     return run_reporting_errors(job, lambda: predict(cfg, job))
+
+
+def main() -> None:
+    """Console entry: ``ckpt_path=runs/epoch=3-step=100.ckpt`` works without quoting."""
+    sys.argv = quote_checkpoint_paths(sys.argv)
+    run()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,33 @@ class Job:
         return {o.key_or_group[len(start) :] for o in parsed if o.key_or_group.startswith(start)}
 
 
+_NEEDS_QUOTES = re.compile(r"[=\s:()\[\]{}\\]")
+_SWEEP_SYNTAX = re.compile(r"^(['\"]|\w+\()|,")
+
+
+def quote_checkpoint_paths(argv: list[str]) -> list[str]:
+    """Quote a plain ``ckpt_path=`` value that Hydra's override parser would reject.
+
+    Lightning names checkpoints ``epoch=3-step=100.ckpt``; unquoted, the second ``=``
+    is a parse error. A value that is already quoted, a sweep (``glob(...)``) or a
+    comma list is left as typed.
+    """
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    quoted = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if (
+            sep
+            and key.lstrip("+") == "ckpt_path"
+            and _NEEDS_QUOTES.search(value)
+            and not _SWEEP_SYNTAX.search(value)
+        ):
+            arg = f"{key}={QuotedString(text=value, quote=Quote.double).with_quotes()}"
+        quoted.append(arg)
+    return quoted
+
+
 def user_message(error: BaseException) -> UserError | None:
     """The UserError behind ``error``, also when a DDP worker raised it in another process."""
     if isinstance(error, UserError):
@@ -116,7 +143,9 @@ class CheckOutputDir(Callback):
 
 
 def _writable(directory: str, key: str) -> None:
-    path = Path(str(directory))
+    """Create ``directory`` and a file in it, then remove what was created."""
+    path = Path(str(directory)).absolute()
+    created = [p for p in [path, *path.parents] if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".litpredict-write-test"
@@ -130,6 +159,8 @@ def _writable(directory: str, key: str) -> None:
             file=sys.stderr,
         )
         raise SystemExit(EXIT_USAGE) from None
+    for folder in created:  # Hydra makes them again when a job starts
+        folder.rmdir()
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
