@@ -22,6 +22,6 @@ PY
 
 echo "== sweep over every checkpoint of the training run"
 $PY -m litpredict.predict -m experiment=linear_regression \
-  "ckpt_path=glob($OUT/train/checkpoints/epoch=*.ckpt)" hydra.sweep.dir=$OUT/sweep
+  "ckpt_path=glob(\"$OUT/train/checkpoints/epoch=*.ckpt\")" hydra.sweep.dir=$OUT/sweep
 echo "== $OUT/sweep/summary.csv"
 cat $OUT/sweep/summary.csv
