@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from litpredict.errors import PredictionError
 from litpredict.hashing import sha256_file
 from litpredict.writing.formats import FORMATS, publish
-from litpredict.writing.merge import merge_shards
+from litpredict.writing.merge import merge_shards, streamed_hashes
 from litpredict.writing.shards import ShardWriter, read_shards
 
 TARGET = "__target__"
@@ -123,7 +123,9 @@ class PredictionWriter(BasePredictionWriter):
             if ids is not None:
                 (self.shard_root / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
             (self.shard_root / DATASET_META).write_text(json.dumps(meta))
-        self._shard = ShardWriter(self.shard_root / f"rank{trainer.global_rank:05d}")
+        self._shard = ShardWriter(
+            self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=len(dataset)
+        )
 
     def write_on_batch_end(
         self,
@@ -176,6 +178,7 @@ class PredictionWriter(BasePredictionWriter):
         staging = self.output_dir / ".staging"
         shutil.rmtree(staging, ignore_errors=True)
         merged = merge_shards(shards, meta["num_samples"], staging)
+        known = streamed_hashes(shards, meta["num_samples"], staging)
         targets = merged.pop(TARGET, None)
         ids = None
         if meta["has_ids"]:
@@ -186,11 +189,11 @@ class PredictionWriter(BasePredictionWriter):
         staged = FORMATS[self.format](merged, kind, ids, staging)
         del merged, targets
         outputs = []
-        for path in publish(staged, self.output_dir):
+        for (source, _), path in zip(staged, publish(staged, self.output_dir), strict=True):
             outputs.append(
                 {
                     "path": str(path.relative_to(self.output_dir)),
-                    "sha256": sha256_file(path),
+                    "sha256": known.get(source) or sha256_file(path),
                     "bytes": path.stat().st_size,
                 }
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -11,7 +11,7 @@ from typing import BinaryIO
 import numpy as np
 
 from litpredict.errors import PredictionError
-from litpredict.writing.shards import Shard
+from litpredict.writing.shards import Shard, npy_header
 
 CHUNK_ROWS = 1 << 18
 COPY_CHUNK = 1 << 24
@@ -34,54 +34,69 @@ def merge_shards(shards: list[Shard], num_samples: int, staging: Path) -> dict[s
     """``staging/<key>.npy`` for every output, rows in dataset order; read-only memory maps.
 
     One shard holding samples 0..N-1 in order (a single process) is already in dataset
-    order: its files are copied behind a ``.npy`` header, sequentially and without
-    mapping them. Anything else is scattered row by row to its dataset index.
+    order: its files are renamed (they start with the .npy header) or copied behind a
+    header, without mapping them. Anything else is scattered row by row to its index.
     """
     layout = _layout(shards)
     staging.mkdir(parents=True, exist_ok=True)
-    filled = [s for s in shards if s.rows]
-    if len(filled) == 1 and filled[0].sequential and filled[0].rows == num_samples:
-        for key, (dtype, shape) in layout.items():
-            _copy_to_npy(filled[0].path(key), staging / f"{key}.npy", dtype, (num_samples, *shape))
-    else:
+    whole = _in_order(shards, num_samples)
+    for key, (dtype, shape) in layout.items():
+        target = staging / f"{key}.npy"
+        if whole is not None and whole.is_whole_npy(num_samples):
+            os.replace(whole.path(key), target)
+        elif whole is not None:
+            offset = whole.header_bytes.get(key, 0)
+            _copy_to_npy(whole.path(key), offset, target, dtype, (num_samples, *shape))
+    if whole is None:
         _scatter(shards, num_samples, layout, staging)
     return {key: np.load(staging / f"{key}.npy", mmap_mode="r") for key in layout}
 
 
-def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, header)
-    return buffer.getvalue()
+def streamed_hashes(shards: list[Shard], num_samples: int, staging: Path) -> dict[Path, str]:
+    """SHA-256 of the merged files that are renamed shard files, hashed while written."""
+    whole = _in_order(shards, num_samples)
+    if whole is None or not whole.is_whole_npy(num_samples):
+        return {}
+    return {staging / f"{key}.npy": digest for key, digest in whole.sha256.items()}
 
 
-def _copy_to_npy(source: Path, target: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+def _in_order(shards: list[Shard], num_samples: int) -> Shard | None:
+    """The one shard holding every sample in dataset order, if there is one."""
+    filled = [s for s in shards if s.rows]
+    if len(filled) == 1 and filled[0].sequential and filled[0].rows == num_samples:
+        return filled[0]
+    return None
+
+
+def _copy_to_npy(
+    source: Path, offset: int, target: Path, dtype: np.dtype, shape: tuple[int, ...]
+) -> None:
+    """Write ``target`` as the .npy header of ``shape`` and ``source``'s rows after ``offset``."""
     size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if source.stat().st_size != size:
+    found = source.stat().st_size - offset
+    if found != size:
         raise PredictionError(
-            f"the prediction shard {str(source)!r} has {source.stat().st_size} bytes, "
-            f"expected {size}",
+            f"the prediction shard {str(source)!r} holds {found} bytes of rows, expected {size}",
             "re-run the prediction",
         )
     with source.open("rb") as src, target.open("wb") as dst:
-        dst.write(_npy_header(dtype, shape))
+        dst.write(npy_header(dtype, shape))
         dst.flush()
+        src.seek(offset)
         _copy_file(src, dst, size)
 
 
 def _copy_file(src: BinaryIO, dst: BinaryIO, size: int) -> None:
-    """Append ``size`` bytes of ``src`` to ``dst``: in the kernel where it can, else chunked."""
-    copied = 0
-    try:
+    """Append ``size`` bytes from ``src``'s position to ``dst``: in the kernel where it can."""
+    start, copied = src.tell(), 0
+    with contextlib.suppress(AttributeError, OSError):
         while copied < size:
             step = os.copy_file_range(src.fileno(), dst.fileno(), size - copied)
             if step == 0:
                 break
             copied += step
-    except (AttributeError, OSError):
-        pass
     if copied < size:
-        src.seek(copied)
+        src.seek(start + copied)
         dst.seek(0, os.SEEK_END)
         shutil.copyfileobj(src, dst, COPY_CHUNK)
 

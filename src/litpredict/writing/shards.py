@@ -5,15 +5,21 @@ per output, rows in the order they were predicted. ``meta.json`` is written when
 shard is closed, so a shard without it is incomplete.
 
 A shard whose rows are samples 0, 1, 2, ... in order (one process predicting in
-dataset order) is ``sequential`` and has no ``index.bin``: row i is sample i.
+dataset order) is ``sequential`` and has no ``index.bin``: row i is sample i. When the
+writer knows the dataset's size, each ``<key>.bin`` starts with the ``.npy`` header of
+the whole dataset's array and its SHA-256 is computed as it is written: a sequential
+shard of every sample is then the final ``.npy`` file, already hashed, so finishing a run
+neither copies nor re-reads its predictions.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -23,23 +29,34 @@ META = "meta.json"
 INDEX = "index"
 
 
+def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The ``.npy`` (version 1.0) header of a C-ordered array of ``dtype`` and ``shape``."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue()
+
+
 class ShardWriter:
-    def __init__(self, directory: Path) -> None:
+    """Appends one rank's batches; ``header_rows`` is the dataset's size when known."""
+
+    def __init__(self, directory: Path, header_rows: int | None = None) -> None:
         self.directory = directory
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
+        self.header_rows = header_rows
         self.rows = 0
         self.sequential = True  # rows so far are samples 0..rows-1; no index.bin yet
         self.layout: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self.header_bytes: dict[str, int] = {}
         self.files: dict[str, BinaryIO] = {}
+        self.digests: dict[str, Any] = {}  # hashlib objects, one per output key
 
     def append(self, indices: range | np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         """Append one batch: ``indices`` (a range or int64 array) and one array per output."""
         layout = {key: (a.dtype.str, a.shape[1:]) for key, a in arrays.items()}
         if not self.layout:
-            self.layout = layout
-            # Kept open across batches and closed in close().
-            self.files = {k: open(self.directory / f"{k}.bin", "wb") for k in layout}  # noqa: SIM115
+            self._open(layout)
         elif layout != self.layout:
             raise PredictionError(
                 f"batch predictions changed layout: first {self.layout}, now {layout}",
@@ -52,9 +69,24 @@ class ShardWriter:
                     f"output {key!r} has {len(array)} rows for a batch of {len(indices)} samples",
                     "return one row per sample from predict_step",
                 )
-            self.files[key].write(np.ascontiguousarray(array))
+            self._write(key, np.ascontiguousarray(array))
         self._append_indices(indices)
         self.rows += len(indices)
+
+    def _open(self, layout: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+        self.layout = layout
+        for key, (dtype, shape) in layout.items():
+            # Kept open across batches and closed in close().
+            self.files[key] = open(self.directory / f"{key}.bin", "wb")  # noqa: SIM115
+            if self.header_rows is not None:
+                header = npy_header(np.dtype(dtype), (self.header_rows, *shape))
+                self.header_bytes[key] = len(header)
+                self._write(key, header)
+
+    def _write(self, key: str, data: bytes | np.ndarray) -> None:
+        self.files[key].write(data)
+        if self.sequential and self.header_rows is not None:  # may become the final file
+            self.digests.setdefault(key, hashlib.sha256()).update(data)
 
     def _continues(self, indices: range | np.ndarray) -> bool:
         """Whether ``indices`` are exactly the samples that follow the rows so far."""
@@ -71,6 +103,7 @@ class ShardWriter:
         if self.sequential:
             # First batch out of order: write down the indices the order implied so far.
             self.sequential = False
+            self.digests.clear()
             self.files[INDEX] = open(self.directory / f"{INDEX}.bin", "wb")  # noqa: SIM115
             self.files[INDEX].write(np.arange(self.rows, dtype=np.int64))
         self.files[INDEX].write(np.asarray(indices, dtype=np.int64))
@@ -78,8 +111,16 @@ class ShardWriter:
     def close(self, kind: str | None) -> None:
         for file in self.files.values():
             file.close()
-        layout = {k: [d, list(s)] for k, (d, s) in self.layout.items()}
-        meta = {"rows": self.rows, "kind": kind, "layout": layout, "sequential": self.sequential}
+        digests = {key: digest.hexdigest() for key, digest in self.digests.items()}
+        meta = {
+            "rows": self.rows,
+            "kind": kind,
+            "layout": {k: [d, list(s)] for k, (d, s) in self.layout.items()},
+            "sequential": self.sequential,
+            "header_rows": self.header_rows,
+            "header_bytes": self.header_bytes,
+            "sha256": {k: digests[k] for k in self.layout if k in digests},
+        }
         (self.directory / META).write_text(json.dumps(meta))
 
 
@@ -99,9 +140,17 @@ class Shard:
         self.kind: str | None = meta["kind"]
         self.layout = {k: (np.dtype(d), tuple(s)) for k, (d, s) in meta["layout"].items()}
         self.sequential: bool = meta.get("sequential", False)
+        self.header_rows: int | None = meta.get("header_rows")
+        self.header_bytes: dict[str, int] = meta.get("header_bytes", {})
+        self.sha256: dict[str, str] = meta.get("sha256", {})
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.bin"
+
+    def is_whole_npy(self, num_samples: int) -> bool:
+        """Whether each ``<key>.bin`` is already the ``.npy`` of all ``num_samples`` in order."""
+        complete = self.sequential and self.rows == num_samples == self.header_rows
+        return complete and all(key in self.header_bytes for key in self.layout)
 
     def array(self, key: str) -> np.ndarray:
         if key == INDEX and self.sequential:
@@ -109,7 +158,8 @@ class Shard:
         dtype, shape = (np.dtype(np.int64), ()) if key == INDEX else self.layout[key]
         if self.rows == 0:
             return np.empty((0, *shape), dtype)
-        return np.memmap(self.path(key), dtype, "r", shape=(self.rows, *shape))
+        offset = self.header_bytes.get(key, 0)
+        return np.memmap(self.path(key), dtype, "r", offset=offset, shape=(self.rows, *shape))
 
     def indices(self, start: int, stop: int) -> np.ndarray:
         """Dataset indices of rows ``start:stop``."""
