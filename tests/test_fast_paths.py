@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,7 @@ from litpredict.data.arrays import (
     collate_batch,
 )
 from litpredict.errors import DataError
-from litpredict.writing.merge import merge_shards
+from litpredict.writing.merge import merge_shards, streamed_hashes
 from litpredict.writing.shards import ShardWriter, read_shards
 
 
@@ -77,8 +79,8 @@ def test_float64_features_become_float32() -> None:
     assert dataset.__getitems__(range(3)).dtype == torch.float32
 
 
-def write(directory, batches_: list, kind: str = "tensor") -> None:
-    shard = ShardWriter(directory)
+def write(directory, batches_: list, kind: str = "tensor", header_rows=None) -> None:
+    shard = ShardWriter(directory, header_rows=header_rows)
     for indices, values in batches_:
         shard.append(indices, {"prediction": values})
     shard.close(kind)
@@ -113,11 +115,34 @@ def test_an_in_order_shard_short_of_samples_is_still_an_error(tmp_path) -> None:
         merge_shards(read_shards(tmp_path / "s"), 5, tmp_path / "staging")
 
 
+def test_a_whole_shard_becomes_the_npy_with_the_hash_computed_while_writing(tmp_path) -> None:
+    values = np.random.default_rng(1).normal(size=(10, 2, 3)).astype(np.float32)
+    write(tmp_path / "s" / "rank00000", [(range(0, 6), values[:6]), (range(6, 10), values[6:])],
+          header_rows=10)  # fmt: skip
+    shards = read_shards(tmp_path / "s")
+    merged = merge_shards(shards, 10, tmp_path / "staging")
+    np.testing.assert_array_equal(merged["prediction"], values)
+    ((path, digest),) = streamed_hashes(shards, 10, tmp_path / "staging").items()
+    assert path == tmp_path / "staging" / "prediction.npy"
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_shards_with_headers_scatter_across_ranks(tmp_path) -> None:
+    values = np.arange(7, dtype=np.int64)
+    write(tmp_path / "s" / "rank00000", [(np.array([0, 2, 4, 6]), values[::2])], header_rows=7)
+    write(tmp_path / "s" / "rank00001", [(np.array([1, 3, 5]), values[1::2])], header_rows=7)
+    shards = read_shards(tmp_path / "s")
+    np.testing.assert_array_equal(merge_shards(shards, 7, tmp_path / "m")["prediction"], values)
+    assert streamed_hashes(shards, 7, tmp_path / "m") == {}
+
+
 @pytest.mark.parametrize(
-    ("sample_bytes", "rows"), [(40, 32768), (3 * 32 * 32 * 4, 256), (20 * 5 * 4, 8192), (10**9, 64)]
-)
-def test_auto_batch_size_follows_the_sample_size(sample_bytes, rows) -> None:
-    assert auto_batch_size(sample_bytes) == rows
+    ("shape", "itemsize", "rows"),
+    [((10,), 4, 65536), ((100,), 4, 8192), ((10**6,), 4, 1024), ((3, 32, 32), 4, 256),
+     ((20, 5), 4, 256)],
+)  # fmt: skip
+def test_auto_batch_size_follows_the_sample(shape, itemsize, rows) -> None:
+    assert auto_batch_size(shape, itemsize) == rows
 
 
 def test_batch_size_must_be_a_count_or_auto() -> None:
@@ -125,7 +150,7 @@ def test_batch_size_must_be_a_count_or_auto() -> None:
     with pytest.raises(DataError, match="batch_size"):
         module.prediction_batch_size(ArrayDataset(np.zeros((3, 2), np.float32)))
     module = ArrayDataModule(batch_size="auto")
-    assert module.prediction_batch_size(ArrayDataset(np.zeros((3, 10), np.float32))) == 32768
+    assert module.prediction_batch_size(ArrayDataset(np.zeros((3, 10), np.float32))) == 65536
 
 
 def test_compile_is_off_unless_asked() -> None:
