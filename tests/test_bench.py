@@ -1,0 +1,34 @@
+"""scripts/bench.py --quick runs every approach end to end and reports them side by side."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+APPROACHES = ("floor", "article", "litpredict")
+
+
+@pytest.mark.slow
+def test_quick_bench_reports_every_approach(tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--out", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = {row["approach"]: row for row in report["rows"] if row["workload"] == "linear"}
+    assert set(APPROACHES) <= set(rows)
+    for approach in APPROACHES:
+        assert f"| {approach} |" in report["table"]
+        assert rows[approach]["small"]["work_s"] > 0 and rows[approach]["large"]["peak_mb"] > 0
+    assert {"predict --help", "predict --cfg job"} <= set(report["startup"])
+    assert any(t["target"].startswith("linear: time/row") for t in report["targets"])
