@@ -138,8 +138,8 @@ def test_shards_with_headers_scatter_across_ranks(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("shape", "itemsize", "rows"),
-    [((10,), 4, 65536), ((100,), 4, 8192), ((10**6,), 4, 1024), ((3, 32, 32), 4, 256),
-     ((20, 5), 4, 256)],
+    [((10,), 4, 65536), ((100,), 4, 8192), ((10**6,), 4, 1024), ((3, 32, 32), 4, 512),
+     ((20, 5), 4, 512), ((3, 224, 224), 4, 16), ((3, 2048, 2048), 4, 16)],
 )  # fmt: skip
 def test_auto_batch_size_follows_the_sample(shape, itemsize, rows) -> None:
     assert auto_batch_size(shape, itemsize) == rows
