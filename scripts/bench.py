@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,8 @@ from pathlib import Path
 import numpy as np
 
 MB = 1 << 20
+NOISY_CORES = 0.15  # a run during which other processes used more CPU is not trusted
+EXTRA_RUNS = 3  # at most this many more runs of a size when none was quiet
 PACKAGES = ("torch", "pytorch-lightning", "hydra-core", "numpy")
 SAMPLE_EVERY_S = 0.02
 
@@ -78,6 +81,11 @@ class Run:
     work_s: float
     peak_mb: float  # until the outputs are complete
     exit_peak_mb: float  # the whole process, its exit included
+    foreign_cores: float = 0.0  # CPU other processes used meanwhile, in cores on average
+
+    @property
+    def quiet(self) -> bool:
+        return self.foreign_cores < NOISY_CORES
 
 
 @dataclass
@@ -153,6 +161,7 @@ def measure(command: list[str], log: Path, cwd: Path, done: Callable[[], float |
     """Run ``command``; ``done()`` returns its work seconds once its outputs are complete."""
     peak = exit_peak = 0
     work: float | None = None
+    busy, own = _busy_cpu_s(), _own_cpu_s()
     with log.open("w") as out:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
@@ -180,7 +189,24 @@ def measure(command: list[str], log: Path, cwd: Path, done: Callable[[], float |
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{tail}")
     # ru_maxrss (KiB on Linux) is the largest single process, exit included.
     exit_peak = max(exit_peak, usage.ru_maxrss * 1024)
-    return Run(0, wall, work, peak / MB, exit_peak / MB)
+    ours = usage.ru_utime + usage.ru_stime + _own_cpu_s() - own
+    foreign = max(0.0, _busy_cpu_s() - busy - ours) / wall
+    return Run(0, wall, work, peak / MB, exit_peak / MB, foreign)
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds all processes have used since boot (0 where /proc/stat is missing)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def worker_done(out: Path) -> Callable[[], float | None]:
@@ -267,17 +293,19 @@ def run_once(approach: str, load: Workload, rows: int, paths: dict, repeat: int)
     _remove(out)
     print(
         f"  {load.name:7} {approach:10} {rows:>10,} rows  wall {run.wall_s:6.2f} s  "
-        f"work {run.work_s:6.3f} s  peak {run.peak_mb:5.0f} MB (exit {run.exit_peak_mb:.0f})",
+        f"work {run.work_s:6.3f} s  peak {run.peak_mb:5.0f} MB (exit {run.exit_peak_mb:.0f})"
+        + ("" if run.quiet else f"  [others used {run.foreign_cores:.2f} cores]"),
         flush=True,
     )
     return run
 
 
 def best_of(runs: list[Run]) -> Run:
-    """The fastest run by work time, with the smallest peaks seen (noise only adds)."""
-    best = min(runs, key=lambda r: r.work_s)
-    best.peak_mb = min(r.peak_mb for r in runs)
-    best.exit_peak_mb = min(r.exit_peak_mb for r in runs)
+    """The fastest quiet run by work time, with the smallest peaks seen (noise only adds)."""
+    trusted = [r for r in runs if r.quiet] or runs
+    best = min(trusted, key=lambda r: r.work_s)
+    best.peak_mb = min(r.peak_mb for r in trusted)
+    best.exit_peak_mb = min(r.exit_peak_mb for r in trusted)
     return best
 
 
@@ -300,6 +328,12 @@ def bench_workload(load: Workload, workdir: Path, quick: bool) -> list[Row]:
             for n in load.sizes:
                 run = run_once(approach, load, n, paths, repeat)
                 runs.setdefault((approach, n), []).append(run)
+    for (approach, n), done in runs.items():
+        for repeat in range(len(done), len(done) + EXTRA_RUNS):
+            if any(r.quiet for r in done):
+                break
+            done.append(run_once(approach, load, n, paths, repeat))
+    NOISY_RUNS.extend(r for done in runs.values() for r in done if not r.quiet)
     rows = []
     for approach in load.approaches:
         small, large = (best_of(runs[approach, n]) for n in load.sizes)
@@ -311,6 +345,7 @@ def bench_workload(load: Workload, workdir: Path, quick: bool) -> list[Row]:
 
 
 INPUT_HASH = "(in litpredict: input SHA-256)"
+NOISY_RUNS: list[Run] = []  # runs during which other processes used the CPU
 
 
 def hash_input(path: Path, rows: int, repeats: int = 3) -> Run:
@@ -474,24 +509,29 @@ def throughput_table(rows: list[Row]) -> list[str]:
     return lines
 
 
+def _over(value: float, reference: float) -> float:
+    """value / reference; a reference of 0 or less (below measurable) gives +inf."""
+    return value / reference if reference > 0 else float("inf")
+
+
 def targets(results: dict[str, list[Row]], startup: dict[str, float]) -> list[tuple]:
     """(target, measured, limit, met) for each issue-6 / issue-3 target this run covers."""
     found = []
     by = {(r.workload, r.approach): r for rows in results.values() for r in rows}
     lit, floor, article = (by.get(("linear", a)) for a in ("litpredict", "floor", "article"))
     if lit and floor:
-        ratio = lit.us_per_row / floor.us_per_row
+        ratio = _over(lit.us_per_row, floor.us_per_row)
         found.append(("linear: time/row ÷ floor's", f"{ratio:.2f}", "≤ 2", ratio <= 2))
         hashing = by.get(("linear", INPUT_HASH))
         if hashing:
-            ratio = (lit.us_per_row - hashing.us_per_row) / floor.us_per_row
+            ratio = _over(lit.us_per_row - hashing.us_per_row, floor.us_per_row)
             name = "(info) the same without the input's SHA-256"
             found.append((name, f"{ratio:.2f}", "≤ 2", ratio <= 2))
         # Memory per row at most 1.5x the floor's (0 or less is below any floor).
-        ratio = lit.bytes_per_row / max(floor.bytes_per_row, 1e-9)
+        ratio = _over(lit.bytes_per_row, floor.bytes_per_row)
         found.append(("linear: memory/row ÷ floor's", f"{ratio:.2f}", "≤ 1.5", ratio <= 1.5))
     if lit and article:
-        ratio = article.us_per_row / lit.us_per_row
+        ratio = _over(article.us_per_row, lit.us_per_row)
         found.append(("linear: article's time/row ÷ ours", f"{ratio:.1f}", "≥ 8", ratio >= 8))
     memory = by.get(("memory", "litpredict"))
     if memory:
@@ -504,7 +544,7 @@ def targets(results: dict[str, list[Row]], startup: dict[str, float]) -> list[tu
     for name in ("cnn", "lstm"):
         lit, loop = by.get((name, "litpredict")), by.get((name, "loop"))
         if lit and loop:
-            ratio = lit.rows_per_s / loop.rows_per_s
+            ratio = _over(lit.rows_per_s, loop.rows_per_s)
             found.append((f"{name}: throughput ÷ loop's", f"{ratio:.2f}", "≥ 0.9", ratio >= 0.9))
     for name, seconds in startup.items():
         found.append((f"`{name}`, s", f"{seconds:.2f}", "< 1.5", seconds < 1.5))
@@ -553,6 +593,11 @@ def report(results: dict[str, list[Row]], startup: dict[str, float], about: str)
     for name, value, limit, met in targets(results, startup):
         lines.append(f"| {name} | {value} | {limit} | {'yes' if met else '**no**'} |")
     lines += ["", "µs/row, B/row and samples/s are marginal: (large - small) / rows between."]
+    if NOISY_RUNS:
+        lines.append(
+            f"{len(NOISY_RUNS)} runs had other processes using ≥ {NOISY_CORES} cores; the fastest "
+            "quiet run of each size is kept (a noisy one only where none was quiet)."
+        )
     return "\n".join(lines) + "\n"
 
 
