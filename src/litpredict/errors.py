@@ -32,8 +32,12 @@ class PredictionError(UserError):
     """Predictions are incomplete or inconsistent; nothing is marked complete."""
 
 
-class RunInterrupted(Exception):
-    """Raised by litpredict's SIGINT/SIGTERM handler so cleanup code runs."""
+class RunInterrupted(BaseException):
+    """Raised by litpredict's SIGINT/SIGTERM handler so cleanup code runs.
+
+    A BaseException, like KeyboardInterrupt: code that catches ``Exception`` (Lightning
+    checks hook signatures that way) must not turn an interrupt into another error.
+    """
 
     def __init__(self, signal_name: str) -> None:
         self.signal_name = signal_name
