@@ -118,6 +118,7 @@ CASES = {
         "Could not override 'trainer.devicez'",
     ),
     "unknown group choice": (["ckpt_path={good}", "model=resnet"], "Could not find 'model/resnet'"),
+    "unknown data hash": (["ckpt_path={good}", "data_hash=md4"], "unknown data_hash 'md4'"),
     "unwritable output directory": (
         ["ckpt_path={good}", "hydra.run.dir={root}/a_file/run"],
         "cannot be written",

@@ -43,10 +43,13 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
     )
     try:
         with interrupts_raise():
-            checkpoint = read_checkpoint(ckpt_file)
-            manifest.update(checkpoint=_checkpoint_record(ckpt_file, checkpoint))
             pl.seed_everything(cfg.seed, verbose=False)
             datamodule = build.datamodule(cfg)
+            inputs = getattr(datamodule, "input_files", []) if manifest.enabled else []
+            data_hash = cfg.get("data_hash", provenance.DATA_HASH)
+            fingerprint = provenance.BackgroundFingerprint(inputs, data_hash)
+            checkpoint = read_checkpoint(ckpt_file)
+            manifest.update(checkpoint=_checkpoint_record(ckpt_file, checkpoint))
             model = build.predicting_model(cfg, checkpoint, job.explicit_keys("model"))
             del checkpoint
             writer = build.writer(cfg, job.run_dir)
@@ -61,7 +64,7 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
             if not trainer.is_global_zero:
                 return {}
             result = writer.finalize()
-            data = provenance.data_fingerprint(getattr(datamodule, "input_files", []))
+            data = fingerprint.result()
     except BaseException as error:
         interrupted = isinstance(error, RunInterrupted) or not isinstance(error, Exception)
         manifest.finish("interrupted" if interrupted else "failed", error=_one_line(error))

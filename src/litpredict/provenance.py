@@ -7,15 +7,17 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from litpredict.hashing import sha256_file
+from litpredict.hashing import HASHES, hash_file
 
 # Inputs larger than this are fingerprinted by size, mtime and a hash of their first
 # and last MiB instead of a full hash (documented in the README).
 FULL_HASH_LIMIT = 2 << 30
+DATA_HASH = "xxh3_128"  # the default; ``data_hash=sha256`` for sha256sum-checkable entries
 DIRECTORY_FILE_LIMIT = 100_000
 
 
@@ -67,10 +69,8 @@ def host() -> dict[str, Any]:
     }
 
 
-def _quick_hash(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
+def _quick_hash(path: Path, algorithm: str) -> str:
+    digest = HASHES[algorithm]()
     size = path.stat().st_size
     with path.open("rb") as file:
         digest.update(file.read(1 << 20))
@@ -80,7 +80,19 @@ def _quick_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_fingerprint(path: Path) -> dict[str, Any]:
+def checked_data_hash(algorithm: str) -> str:
+    """``algorithm`` if litpredict can fingerprint data with it, else a UserError."""
+    if algorithm not in HASHES:
+        from litpredict.errors import UserError
+
+        raise UserError(
+            f"unknown data_hash {algorithm!r}",
+            f"set data_hash to one of {', '.join(sorted(HASHES))}",
+        )
+    return algorithm
+
+
+def file_fingerprint(path: Path, algorithm: str = DATA_HASH) -> dict[str, Any]:
     stat = path.stat()
     entry: dict[str, Any] = {
         "path": str(path.resolve()),
@@ -88,34 +100,69 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
         "mtime": stat.st_mtime,
     }
     if stat.st_size <= FULL_HASH_LIMIT:
-        entry["sha256"] = sha256_file(path)
+        entry[algorithm] = hash_file(path, algorithm)
     else:
-        entry["quick_sha256"] = _quick_hash(path)
+        entry[f"quick_{algorithm}"] = _quick_hash(path, algorithm)
     return entry
 
 
-def data_fingerprint(paths: list[Path]) -> list[dict[str, Any]]:
+def data_fingerprint(paths: list[Path], algorithm: str = DATA_HASH) -> list[dict[str, Any]]:
     """Fingerprints of the files a datamodule reads; a directory lists its files."""
+    checked_data_hash(algorithm)
     entries = []
     for path in paths:
         path = Path(path).expanduser()
         if path.is_file():
-            entries.append(file_fingerprint(path))
+            entries.append(file_fingerprint(path, algorithm))
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())[:DIRECTORY_FILE_LIMIT]
-            import hashlib
-
-            digest = hashlib.sha256()
+            digest = HASHES[algorithm]()
             for file in files:
-                digest.update(f"{file.relative_to(path)}\0{sha256_file(file)}\n".encode())
+                digest.update(f"{file.relative_to(path)}\0{hash_file(file, algorithm)}\n".encode())
             entries.append(
-                {"path": str(path.resolve()), "files": len(files), "sha256": digest.hexdigest()}
+                {"path": str(path.resolve()), "files": len(files), algorithm: digest.hexdigest()}
             )
         else:
             entries.append({"path": str(path), "missing": True})
     return entries
 
 
+class BackgroundFingerprint:
+    """Fingerprints a run's inputs on a daemon thread; :meth:`result` waits for it.
+
+    Started before the checkpoint is read, the hash records the data as the run found it,
+    and on a second core it overlaps checkpoint loading and Lightning's set-up instead of
+    adding to the run. A daemon thread never delays the exit of a run that failed.
+    """
+
+    def __init__(self, paths: list[Path], algorithm: str = DATA_HASH) -> None:
+        HASHES[checked_data_hash(algorithm)]()  # imports the hash module on this thread
+        self._entries: list[dict[str, Any]] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(list(paths), algorithm), name="fingerprint", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, paths: list[Path], algorithm: str) -> None:
+        try:
+            self._entries = data_fingerprint(paths, algorithm)
+        except BaseException as error:  # re-raised on the caller's thread by result()
+            self._error = error
+
+    def result(self) -> list[dict[str, Any]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._entries or []
+
+
+def algorithm_of(entry: dict[str, Any]) -> str:
+    """The hash a recorded fingerprint used (manifests before XXH3 used SHA-256)."""
+    return next((a for a in HASHES if a in entry or f"quick_{a}" in entry), DATA_HASH)
+
+
 def content_of(entry: dict[str, Any]) -> dict[str, Any]:
     """The parts of a fingerprint that change with the content (not the mtime)."""
-    return {k: entry.get(k) for k in ("sha256", "quick_sha256", "bytes", "files", "missing")}
+    keys = [*HASHES, *(f"quick_{a}" for a in HASHES), "bytes", "files", "missing"]
+    return {k: entry.get(k) for k in keys}

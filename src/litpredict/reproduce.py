@@ -33,7 +33,7 @@ def _rewrite(value: Any, old: str, new: str) -> Any:
 def input_changes(manifest: dict[str, Any]) -> list[str]:
     """Inputs whose content differs from what the manifest recorded."""
     from litpredict.hashing import sha256_file
-    from litpredict.provenance import content_of, data_fingerprint
+    from litpredict.provenance import algorithm_of, content_of, data_fingerprint
 
     changes = []
     checkpoint = manifest.get("checkpoint") or {}
@@ -42,9 +42,8 @@ def input_changes(manifest: dict[str, Any]) -> list[str]:
         changes.append(f"checkpoint {path} is gone")
     elif sha256_file(path) != checkpoint.get("sha256"):
         changes.append(f"checkpoint {path} changed (sha256 differs from the manifest's)")
-    recorded = manifest.get("data") or []
-    now = data_fingerprint([Path(entry["path"]) for entry in recorded])
-    for before, after in zip(recorded, now, strict=True):
+    for before in manifest.get("data") or []:
+        [after] = data_fingerprint([Path(before["path"])], algorithm_of(before))
         if content_of(before) != content_of(after):
             changes.append(f"data {before['path']} changed")
     return changes
