@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-APPROACHES = ("floor", "article", "litpredict")
+APPROACHES = ("floor", "floor-load", "article", "litpredict")
 
 
 @pytest.mark.slow

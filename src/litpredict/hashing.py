@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 CHUNK = 1 << 20
-WINDOW = 64 << 20  # a multiple of every page size
+WINDOW = 16 << 20  # a multiple of every page size
 
 
 def _xxh3_128() -> Any:
@@ -31,7 +31,7 @@ HASHES: dict[str, Callable[[], Any]] = {"xxh3_128": _xxh3_128, "sha256": hashlib
 def hash_file(path: str | Path, algorithm: str = "sha256") -> str:
     """The hex digest of ``path``'s bytes.
 
-    The file is memory-mapped and hashed a 64 MiB window at a time, each window
+    The file is memory-mapped and hashed a 16 MiB window at a time, each window
     unmapped from this process once hashed: resident memory stays bounded, and the
     hash runs without the GIL for a whole window, so a run's other threads keep going.
     """
