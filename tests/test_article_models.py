@@ -84,7 +84,7 @@ def test_article_image_classifier_from_an_image_folder(tmp_path) -> None:
     ids = (run_dir / "ids.txt").read_text().splitlines()
     assert ids == sorted(str(p) for p in (tmp_path / "images").rglob("*.png"))
     images = torch.stack(
-        [torch.from_numpy(np.asarray(Image.open(p))).permute(2, 0, 1).float() / 255 for p in ids]
+        [torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1).float() / 255 for p in ids]
     )
     with torch.no_grad():
         expected = model.eval()(images).argmax(dim=1).numpy()

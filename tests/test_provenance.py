@@ -72,20 +72,24 @@ def test_a_folder_changes_with_any_file_or_name(tmp_path) -> None:
 
 
 def unmappable(*args, **kwargs):
-    raise OSError("not a mappable file")
+    raise OSError("this file system cannot map files")
 
 
-@pytest.mark.parametrize("mappable", [True, False])
-def test_hash_file_equals_the_one_shot_hash(tmp_path, monkeypatch, mappable) -> None:
+@pytest.mark.parametrize("how", ["read", "mapped", "unmappable"])
+def test_hash_file_equals_the_one_shot_hash(tmp_path, monkeypatch, how) -> None:
     monkeypatch.setattr(hashing, "WINDOW", 1 << 16)  # many windows, the last one partial
-    if not mappable:
-        monkeypatch.setattr(hashing.mmap, "mmap", unmappable)  # the read() fallback
+    if how == "unmappable":
+        monkeypatch.setattr(hashing.mmap, "mmap", unmappable)
+    mapped = how != "read"
     data = np.random.default_rng(5).bytes((5 << 16) + 123)
     path = write(tmp_path / "x.bin", data)
-    assert hashing.hash_file(path) == hashlib.sha256(data).hexdigest()
-    assert hashing.hash_file(path, "xxh3_128") == xxhash.xxh3_128(data).hexdigest()
+    for algorithm, expected in (
+        ("sha256", hashlib.sha256(data)),
+        ("xxh3_128", xxhash.xxh3_128(data)),
+    ):
+        assert hashing.hash_file(path, algorithm, mapped=mapped) == expected.hexdigest()
     empty = write(tmp_path / "empty.bin", b"")
-    assert hashing.hash_file(empty) == hashlib.sha256(b"").hexdigest()
+    assert hashing.hash_file(empty, mapped=mapped) == hashlib.sha256(b"").hexdigest()
 
 
 def test_background_fingerprint_gives_the_same_entries(tmp_path) -> None:

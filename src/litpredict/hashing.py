@@ -28,31 +28,39 @@ def _xxh3_128() -> Any:
 HASHES: dict[str, Callable[[], Any]] = {"xxh3_128": _xxh3_128, "sha256": hashlib.sha256}
 
 
-def hash_file(path: str | Path, algorithm: str = "sha256") -> str:
-    """The hex digest of ``path``'s bytes.
+def hash_file(path: str | Path, algorithm: str = "sha256", *, mapped: bool = False) -> str:
+    """The hex digest of ``path``'s bytes, read a MiB at a time.
 
-    The file is memory-mapped and hashed a 16 MiB window at a time, each window
-    unmapped from this process once hashed: resident memory stays bounded, and the
-    hash runs without the GIL for a whole window, so a run's other threads keep going.
+    ``mapped`` memory-maps the file instead and hashes a 16 MiB window at a time, each
+    window unmapped once hashed: resident memory stays bounded, and the hash runs
+    without the GIL for a whole window, so it overlaps the run's other threads. Only for
+    input data, which the datasets memory-map anyway: a file truncated while mapped
+    ends the process (SIGBUS), and checkpoints are rewritten in place by training runs.
     """
     digest = HASHES[algorithm]()
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
-        if size == 0:
-            return digest.hexdigest()
-        try:
-            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # not mappable (a pipe, a special file): read it
+        window = _map(file.fileno(), size) if mapped else None
+        if window is None:
             while block := file.read(CHUNK):
                 digest.update(block)
             return digest.hexdigest()
-    with mapped, memoryview(mapped) as view:
+    with window, memoryview(window) as view:
         for start in range(0, size, WINDOW):
             digest.update(view[start : start + WINDOW])
-            if hasattr(mapped, "madvise"):
-                length = min(WINDOW, size - start)
-                mapped.madvise(mmap.MADV_DONTNEED, start, length)
+            if hasattr(window, "madvise"):
+                window.madvise(mmap.MADV_DONTNEED, start, min(WINDOW, size - start))
     return digest.hexdigest()
+
+
+def _map(fileno: int, size: int) -> mmap.mmap | None:
+    """A read-only map of the file, or None where there is none (empty, unmappable)."""
+    if size == 0:
+        return None
+    try:
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # some file systems cannot map files: read them
+        return None
 
 
 def sha256_file(path: str | Path) -> str:

@@ -100,7 +100,7 @@ def file_fingerprint(path: Path, algorithm: str = DATA_HASH) -> dict[str, Any]:
         "mtime": stat.st_mtime,
     }
     if stat.st_size <= FULL_HASH_LIMIT:
-        entry[algorithm] = hash_file(path, algorithm)
+        entry[algorithm] = hash_file(path, algorithm, mapped=True)
     else:
         entry[f"quick_{algorithm}"] = _quick_hash(path, algorithm)
     return entry
