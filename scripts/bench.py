@@ -393,7 +393,7 @@ def _load_model(ckpt: str):
 
 
 def worker_floor(data: str, ckpt: str, batch: int, out: str, mmap_mode: str | None = "r") -> None:
-    """The floor: memory-mapped input, torch slices, forward, one preallocated output."""
+    """The floor: input memory-mapped (``mmap_mode=None`` reads it whole), torch slices, forward."""
     import torch
 
     _, model = _load_model(ckpt)
