@@ -24,7 +24,10 @@ def trainer(cfg: DictConfig, callbacks: Sequence[Any] = ()):
             "devices x tasks processes",
             "on SLURM (srun starts one task per GPU) pass trainer.strategy=ddp",
         )
-    return instantiate(cfg.trainer, callbacks=list(callbacks), _convert_="all")
+    from litpredict.distributed import DestroyProcessGroupAtExit
+
+    callbacks = [*callbacks, DestroyProcessGroupAtExit()]
+    return instantiate(cfg.trainer, callbacks=callbacks, _convert_="all")
 
 
 def writer(cfg: DictConfig, run_dir: Path):
