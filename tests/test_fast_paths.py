@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import threading
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from litpredict.data.arrays import (
     collate_batch,
 )
 from litpredict.errors import DataError
+from litpredict.hashing import HASHES, ThreadedDigest
 from litpredict.writing.merge import merge_shards, streamed_hashes
 from litpredict.writing.shards import ShardWriter, read_shards
 
@@ -125,6 +128,69 @@ def test_a_whole_shard_becomes_the_npy_with_the_hash_computed_while_writing(tmp_
     ((path, digest),) = streamed_hashes(shards, 10, tmp_path / "staging").items()
     assert path == tmp_path / "staging" / "prediction.npy"
     assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class GatedSha256:
+    """SHA-256 whose first update waits for ``gate``: the hasher lags the caller for sure."""
+
+    gate = threading.Event()
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def update(self, data: bytes) -> None:
+        self.gate.wait(timeout=30)
+        self.digest.update(data)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+def test_threaded_digest_hashes_what_it_was_given_even_if_the_buffer_is_reused(
+    monkeypatch,
+) -> None:
+    monkeypatch.setitem(HASHES, "gated", GatedSha256)
+    GatedSha256.gate.clear()
+    buffer = np.zeros(1 << 16, dtype=np.float32)  # refilled, like a model's reused output
+    digest, expected = ThreadedDigest("gated", depth=8), hashlib.sha256(b"header")
+    digest.update(b"header")
+    for value in range(4):
+        buffer[:] = value
+        digest.update(buffer)
+        expected.update(buffer.tobytes())
+    buffer[:] = -1  # before the thread has hashed any of it
+    GatedSha256.gate.set()
+    assert digest.hexdigest() == expected.hexdigest()
+    with pytest.raises(ValueError, match="after hexdigest"):
+        digest.update(b"late")
+
+
+class FailingDigest:
+    def update(self, data: bytes) -> None:
+        raise MemoryError("no room")
+
+
+def test_threaded_digest_reraises_its_error_and_never_blocks_the_writer(monkeypatch) -> None:
+    monkeypatch.setitem(HASHES, "failing", FailingDigest)
+    digest = ThreadedDigest("failing", depth=1)
+    feeding = threading.Thread(
+        target=lambda: [digest.update(b"x" * 4096) for _ in range(20)], daemon=True
+    )
+    feeding.start()
+    feeding.join(timeout=30)
+    assert not feeding.is_alive(), "update() blocked on a thread that had failed"
+    with pytest.raises(MemoryError, match="no room"):
+        digest.hexdigest()
+
+
+def test_a_digest_dropped_unfinished_stops_its_thread() -> None:
+    digest = ThreadedDigest("sha256")
+    digest.update(b"a failed run's first batch")
+    thread = digest._thread
+    del digest
+    gc.collect()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
 
 
 def test_shards_with_headers_scatter_across_ranks(tmp_path) -> None:

@@ -7,23 +7,24 @@ shard is closed, so a shard without it is incomplete.
 A shard whose rows are samples 0, 1, 2, ... in order (one process predicting in
 dataset order) is ``sequential`` and has no ``index.bin``: row i is sample i. When the
 writer knows the dataset's size, each ``<key>.bin`` starts with the ``.npy`` header of
-the whole dataset's array and its SHA-256 is computed as it is written: a sequential
-shard of every sample is then the final ``.npy`` file, already hashed, so finishing a run
-neither copies nor re-reads its predictions.
+the whole dataset's array and its SHA-256 is computed as it is written, on a second
+thread that overlaps the next batch: a sequential shard of every sample is then the
+final ``.npy`` file, already hashed, so finishing a run neither copies nor re-reads its
+predictions.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
 from litpredict.errors import PredictionError
+from litpredict.hashing import ThreadedDigest
 
 META = "meta.json"
 INDEX = "index"
@@ -50,7 +51,7 @@ class ShardWriter:
         self.layout: dict[str, tuple[str, tuple[int, ...]]] = {}
         self.header_bytes: dict[str, int] = {}
         self.files: dict[str, BinaryIO] = {}
-        self.digests: dict[str, Any] = {}  # hashlib objects, one per output key
+        self.digests: dict[str, ThreadedDigest] = {}  # one per output key
 
     def append(self, indices: range | np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         """Append one batch: ``indices`` (a range or int64 array) and one array per output."""
@@ -86,7 +87,9 @@ class ShardWriter:
     def _write(self, key: str, data: bytes | np.ndarray) -> None:
         self.files[key].write(data)
         if self.sequential and self.header_rows is not None:  # may become the final file
-            self.digests.setdefault(key, hashlib.sha256()).update(data)
+            if key not in self.digests:
+                self.digests[key] = ThreadedDigest("sha256")
+            self.digests[key].update(data)
 
     def _continues(self, indices: range | np.ndarray) -> bool:
         """Whether ``indices`` are exactly the samples that follow the rows so far."""
