@@ -152,7 +152,7 @@ def test_threaded_digest_hashes_what_it_was_given_even_if_the_buffer_is_reused(
     monkeypatch.setitem(HASHES, "gated", GatedSha256)
     GatedSha256.gate.clear()
     buffer = np.zeros(1 << 16, dtype=np.float32)  # refilled, like a model's reused output
-    digest, expected = ThreadedDigest("gated", depth=8), hashlib.sha256(b"header")
+    digest, expected = ThreadedDigest("gated"), hashlib.sha256(b"header")
     digest.update(b"header")
     for value in range(4):
         buffer[:] = value
@@ -165,6 +165,21 @@ def test_threaded_digest_hashes_what_it_was_given_even_if_the_buffer_is_reused(
         digest.update(b"late")
 
 
+def test_threaded_digest_holds_at_most_max_pending_bytes(monkeypatch) -> None:
+    monkeypatch.setitem(HASHES, "gated", GatedSha256)
+    GatedSha256.gate.clear()
+    block = np.ones(1 << 20, dtype=np.uint8)
+    digest = ThreadedDigest("gated", max_pending=2 << 20)
+    feeding = threading.Thread(target=lambda: [digest.update(block) for _ in range(3)], daemon=True)
+    feeding.start()
+    feeding.join(timeout=1)
+    assert feeding.is_alive(), "a third MiB was queued while two were waiting to be hashed"
+    GatedSha256.gate.set()
+    feeding.join(timeout=30)
+    assert not feeding.is_alive()
+    assert digest.hexdigest() == hashlib.sha256(block.tobytes() * 3).hexdigest()
+
+
 class FailingDigest:
     def update(self, data: bytes) -> None:
         raise MemoryError("no room")
@@ -172,7 +187,7 @@ class FailingDigest:
 
 def test_threaded_digest_reraises_its_error_and_never_blocks_the_writer(monkeypatch) -> None:
     monkeypatch.setitem(HASHES, "failing", FailingDigest)
-    digest = ThreadedDigest("failing", depth=1)
+    digest = ThreadedDigest("failing", max_pending=4096)  # each update waits for the last
     feeding = threading.Thread(
         target=lambda: [digest.update(b"x" * 4096) for _ in range(20)], daemon=True
     )

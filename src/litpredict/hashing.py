@@ -76,42 +76,60 @@ class ThreadedDigest:
     hashlib releases the GIL while it hashes a large buffer, so hashing batch k here
     overlaps predicting batch k + 1 on the caller's thread: the SHA-256 of a 65536-row
     batch's outputs (~0.16 ms) was over half of the prediction writer's time per batch.
-    ``update`` queues a copy (the caller may reuse its buffer) and blocks while ``depth``
-    copies wait, which bounds the memory. A digest dropped unfinished (a failed run)
-    stops its thread.
+    ``update`` queues a copy (the caller may reuse its buffer); it waits while copies of
+    ``max_pending`` bytes are not hashed yet, so at most that much (or one buffer, if
+    larger) is held. A digest dropped unfinished (a failed run) stops its thread.
     """
 
-    def __init__(self, algorithm: str = "sha256", depth: int = 2) -> None:
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._digest = HASHES[algorithm]()
-        self._errors: list[BaseException] = []
-        self._thread = threading.Thread(
-            target=_feed, args=(self._queue, self._digest, self._errors), daemon=True
-        )
+    def __init__(self, algorithm: str = "sha256", max_pending: int = 32 << 20) -> None:
+        self._pipe = _Pipe(HASHES[algorithm](), max_pending)
+        self._thread = threading.Thread(target=self._pipe.run, daemon=True)
         self._thread.start()
-        self._stop = weakref.finalize(self, self._queue.put, None)
+        self._stop = weakref.finalize(self, self._pipe.blocks.put, None)
         self._stop.atexit = False
 
     def update(self, data: Any) -> None:
         """Queue a copy of ``data``: bytes, or any buffer such as a C-ordered NumPy array."""
         if not self._thread.is_alive():
             raise ValueError("update() after hexdigest()")
-        self._queue.put(bytes(data))
+        self._pipe.put(data)
 
     def hexdigest(self) -> str:
         """The digest of every byte given to :meth:`update`; re-raises the thread's error."""
         self._stop()  # queues the end, once
         self._thread.join()
-        if self._errors:
-            raise self._errors[0]
-        return self._digest.hexdigest()
+        if self._pipe.errors:
+            raise self._pipe.errors[0]
+        return self._pipe.digest.hexdigest()
 
 
-def _feed(blocks: queue.Queue, digest: Any, errors: list[BaseException]) -> None:
-    """Hash ``blocks`` until None; after an error keep taking them, so no caller blocks."""
-    while (block := blocks.get()) is not None:
-        if not errors:
-            try:
-                digest.update(block)
-            except BaseException as error:  # re-raised by hexdigest() on the caller's thread
-                errors.append(error)
+class _Pipe:
+    """What a :class:`ThreadedDigest`'s thread holds: never the digest object itself, so
+    dropping that object runs its finalizer, which ends the thread."""
+
+    def __init__(self, digest: Any, max_pending: int) -> None:
+        self.digest = digest
+        self.max_pending = max_pending
+        self.blocks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.errors: list[BaseException] = []
+        self.pending = 0
+        self.room = threading.Condition()
+
+    def put(self, data: Any) -> None:
+        size = memoryview(data).nbytes
+        with self.room:
+            self.room.wait_for(lambda: not self.pending or self.pending + size <= self.max_pending)
+            self.pending += size
+        self.blocks.put(bytes(data))
+
+    def run(self) -> None:
+        """Hash blocks until None; after an error keep taking them, so no caller waits."""
+        while (block := self.blocks.get()) is not None:
+            if not self.errors:
+                try:
+                    self.digest.update(block)
+                except BaseException as error:  # re-raised by hexdigest() on the caller's thread
+                    self.errors.append(error)
+            with self.room:
+                self.pending -= len(block)
+                self.room.notify()
