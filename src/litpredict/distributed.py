@@ -7,8 +7,6 @@ from typing import Any
 
 from pytorch_lightning.callbacks import Callback
 
-_registered = False
-
 
 def destroy_process_group() -> None:
     """Destroy the default process group if this process still has one."""
@@ -32,11 +30,10 @@ class DestroyProcessGroupAtExit(Callback):
     """
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        global _registered
         import torch.distributed as dist
 
-        if _registered or not (dist.is_available() and dist.is_initialized()):
+        if not (dist.is_available() and dist.is_initialized()):
             return
         if dist.get_backend() != "nccl":  # Lightning registers its own for NCCL
+            atexit.unregister(destroy_process_group)  # once a process, however many runs
             atexit.register(destroy_process_group)
-            _registered = True
