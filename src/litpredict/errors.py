@@ -32,6 +32,17 @@ class PredictionError(UserError):
     """Predictions are incomplete or inconsistent; nothing is marked complete."""
 
 
+def first_line(error: BaseException | str) -> str:
+    """The first non-empty line of an error's message (its type's name if it has none).
+
+    What a manifest's ``error`` field, a sweep summary's row and a failed job's line show.
+    """
+    text = str(error).strip()
+    if text:
+        return text.splitlines()[0].strip()
+    return type(error).__name__ if isinstance(error, BaseException) else ""
+
+
 class RunInterrupted(BaseException):
     """Raised by litpredict's SIGINT/SIGTERM handler so cleanup code runs.
 

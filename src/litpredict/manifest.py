@@ -7,14 +7,20 @@ is in place and hashed, else ``failed`` or ``interrupted`` with a one-line ``err
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from litpredict.files import write_json
+
 FILENAME = "manifest.json"
+
+# The values of a manifest's ``status``, and so of a sweep summary's status column.
+RUNNING = "running"
 COMPLETE = "complete"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
 
 
 def _now() -> str:
@@ -49,13 +55,6 @@ def is_complete(run_dir: Path) -> bool:
     return True
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write to a temporary name, then rename: readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(temporary, path)
-
-
 class Manifest:
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.run_dir = Path(run_dir)
@@ -66,7 +65,7 @@ class Manifest:
 
     def start(self, **fields: Any) -> None:
         self.data = {
-            "status": "running",
+            "status": RUNNING,
             "num_predictions": None,
             "outputs": [],
             "started_at": _now(),

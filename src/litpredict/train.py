@@ -34,7 +34,7 @@ def train(cfg: DictConfig, job: Job) -> dict[str, float]:
     import pytorch_lightning as pl
 
     from litpredict import build
-    from litpredict.manifest import write_json
+    from litpredict.files import write_json
 
     job.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(job.run_dir / "config.json", OmegaConf.to_container(cfg, resolve=True))
