@@ -288,7 +288,7 @@ def test_summary_command_rebuilds_from_job_files(swept, tmp_path):
     killed.joinpath(".hydra", "overrides.yaml").write_text('- ckpt_path="/x/epoch=5-step=9.ckpt"\n')
 
     script = Path(sys.executable).with_name("litpredict-summary")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "litpredict.sweeps"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "litpredict.sweep"]
     result = subprocess.run([*command, str(sweep_dir)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     rows = _rows(sweep_dir)
@@ -304,7 +304,7 @@ def test_summary_command_rebuilds_from_job_files(swept, tmp_path):
     assert rows[4]["checkpoint"] == "/x/epoch=5-step=9.ckpt" and rows[4]["error"]
     assert (sweep_dir / "summary.png").stat().st_size > 0
 
-    missing = run_cli("sweeps", str(tmp_path / "nowhere"), cwd=tmp_path, check=False)
+    missing = run_cli("sweep", str(tmp_path / "nowhere"), cwd=tmp_path, check=False)
     assert missing.returncode == 2 and "not a directory" in missing.stderr
 
 

@@ -11,7 +11,6 @@ empty sweep. The full job list goes to ``<sweep dir>/jobs.json`` for the sweep s
 
 # No ``from __future__ import annotations``: Hydra's plugin scan runs this module before it is
 # in sys.modules, and dataclasses then cannot resolve string annotations.
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -27,9 +26,10 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, HydraException
 from omegaconf import OmegaConf
 
-log = logging.getLogger(__name__)
+from litpredict.errors import first_line
+from litpredict.sweep.plan import write_plan
 
-PLAN_FILE = "jobs.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -81,7 +81,7 @@ class FileGlobSweeper(BasicSweeper):
             results = self.launcher.launch(batch, initial_job_idx=first)
             for num, (job, result) in enumerate(zip(batch, results, strict=True), start=first):
                 if result.status == JobStatus.FAILED:
-                    failed.append(f"  #{num} {' '.join(job)}: {_first_line(result)}")
+                    failed.append(f"  #{num} {' '.join(job)}: {first_line(result._return_value)}")
             first += len(batch)
             returns.append(results)
         if failed:
@@ -179,18 +179,8 @@ class FileGlobSweeper(BasicSweeper):
 
     def _write_plan(self, batches: Sequence[Sequence[str]]) -> None:
         """The full job list, so a summary can show jobs that have not started yet."""
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        plan = [{"num": num, "overrides": list(job)} for num, job in enumerate(batches)]
-        temporary = sweep_dir / f".{PLAN_FILE}.{os.getpid()}.tmp"
-        temporary.write_text(json.dumps({"jobs": plan}, indent=2) + "\n")
-        os.replace(temporary, sweep_dir / PLAN_FILE)
-        log.info("%d jobs; their list: %s", len(plan), sweep_dir / PLAN_FILE)
-
-
-def _first_line(result: JobReturn) -> str:
-    lines = str(result._return_value).strip().splitlines()
-    return lines[0] if lines else type(result._return_value).__name__
+        path = write_plan(str(self.config.hydra.sweep.dir), batches)
+        log.info("%d jobs; their list: %s", len(batches), path)
 
 
 def _patterns(override: Override) -> list[str]:

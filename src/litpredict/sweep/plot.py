@@ -12,6 +12,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from litpredict.manifest import COMPLETE
+
 _FAILED = "#c0392b"
 _OK = "#2e86c1"
 
@@ -29,7 +31,7 @@ def _metric_axes(figure, rows: list[dict[str, Any]], metrics: list[str]) -> None
         axes = figure.add_subplot(1, len(metrics), i + 1)
         series: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for row in rows:
-            complete = row["status"] == "complete" and row.get("step") is not None
+            complete = row["status"] == COMPLETE and row.get("step") is not None
             if complete and metric in row["metrics"]:
                 run = _run_name(row.get("checkpoint"))
                 series[run].append((row["step"], row["metrics"][metric]))
@@ -46,7 +48,7 @@ def _metric_axes(figure, rows: list[dict[str, Any]], metrics: list[str]) -> None
 
 def _count_axes(figure, rows: list[dict[str, Any]]) -> None:
     names = [r.get("job_dir") or str(r["job"]) for r in rows]
-    colors = [_OK if r["status"] == "complete" else _FAILED for r in rows]
+    colors = [_OK if r["status"] == COMPLETE else _FAILED for r in rows]
     for i, (key, label) in enumerate(
         [("num_predictions", "predictions"), ("predictions_per_s", "predictions / s (whole job)")]
     ):
@@ -58,7 +60,7 @@ def _count_axes(figure, rows: list[dict[str, Any]]) -> None:
 
 
 def render(rows: list[dict[str, Any]]) -> bytes:
-    """The summary plot of ``rows`` (as :func:`litpredict.sweeps.collect` returns) as PNG bytes."""
+    """The summary plot of ``rows`` (from :func:`litpredict.sweep.summary.collect`) as PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -66,7 +68,7 @@ def render(rows: list[dict[str, Any]]) -> bytes:
         {
             k
             for r in rows
-            if r["status"] == "complete" and r.get("step") is not None
+            if r["status"] == COMPLETE and r.get("step") is not None
             for k in r["metrics"]
         }
     )
@@ -76,7 +78,7 @@ def render(rows: list[dict[str, Any]]) -> bytes:
         _metric_axes(figure, rows, metrics)
     else:
         _count_axes(figure, rows)
-    done = sum(r["status"] == "complete" for r in rows)
+    done = sum(r["status"] == COMPLETE for r in rows)
     figure.suptitle(f"{done} of {len(rows)} jobs complete")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

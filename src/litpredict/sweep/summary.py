@@ -1,0 +1,205 @@
+"""The sweep summary: one row per job, ``summary.csv``, ``summary.json`` (and ``summary.png``).
+
+Built from the jobs' files (``manifest.json``, Hydra's ``.hydra/overrides.yaml``, the
+sweeper's ``jobs.json``, ``job_error.json``), never from memory, so it is right whatever
+launcher ran the jobs and whichever of them failed. The ``SweepSummary`` Hydra callback
+rebuilds it as each job ends; ``litpredict-summary SWEEP_DIR`` rebuilds it by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from litpredict.files import atomic_write, write_json
+from litpredict.manifest import COMPLETE, FAILED, RUNNING
+from litpredict.manifest import FILENAME as MANIFEST
+from litpredict.sweep.plan import read_plan
+
+CSV, JSON, PNG = "summary.csv", "summary.json", "summary.png"
+JOB_ERROR = "job_error.json"  # a job that failed before (or without) its manifest saying so
+LEAD = ("job", "checkpoint", "epoch", "step", "status", "num_predictions")
+TAIL = ("duration_s", "predictions_per_s", "job_dir", "error")
+
+# Statuses only a summary row has, beside the manifest's RUNNING/COMPLETE/FAILED/INTERRUPTED.
+MISSING = "missing"  # a job directory without a manifest: never started predicting, or killed
+PENDING = "pending"  # in the plan, but no job directory (yet)
+
+_NUM = re.compile(r"^(\d+)(?:_|$)")
+
+
+def write_job_error(job_dir: str | Path, error: str) -> None:
+    """Record why a job failed, for a row whose manifest is missing or still says running."""
+    write_json(Path(job_dir) / JOB_ERROR, {"error": error})
+
+
+def clear_job_error(job_dir: str | Path) -> None:
+    """A re-run job is not failed until it fails again."""
+    (Path(job_dir) / JOB_ERROR).unlink(missing_ok=True)
+
+
+def _ckpt_from_overrides(overrides: list[str]) -> str | None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for line in overrides:
+        if line.lstrip("+").startswith("ckpt_path="):
+            with contextlib.suppress(Exception):
+                value = OverridesParser.create().parse_override(line).value()
+                return str(value).replace("\\${", "${")  # quoted by the sweeper
+    return None
+
+
+def _job_overrides(job_dir: Path) -> list[str]:
+    try:
+        from omegaconf import OmegaConf
+
+        return [str(o) for o in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")]
+    except Exception:
+        return []
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_job_dir(path: Path) -> bool:
+    if not path.is_dir() or path.name.startswith("."):
+        return False
+    markers = (MANIFEST, ".hydra", JOB_ERROR)
+    return bool(_NUM.match(path.name)) or any((path / m).exists() for m in markers)
+
+
+def _flat_metrics(metrics: Any, prefix: str = "") -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, dict):
+            flat.update(_flat_metrics(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def job_row(job_dir: Path, plan: dict[int, list[str]] | None = None) -> dict[str, Any]:
+    """One row: what the job's manifest says, or why there is none."""
+    match = _NUM.match(job_dir.name)
+    num = int(match.group(1)) if match else None
+    manifest = _read_json(job_dir / MANIFEST)
+    failure = _read_json(job_dir / JOB_ERROR)
+    row: dict[str, Any] = {"job": num, "job_dir": job_dir.name, "metrics": {}}
+    if manifest is None:
+        overrides = _job_overrides(job_dir) or (plan or {}).get(num, [])
+        row.update(
+            checkpoint=_ckpt_from_overrides(overrides),
+            status=FAILED if failure else MISSING,
+            error=(failure or {}).get("error")
+            or "no manifest.json: the job never started predicting or was killed",
+        )
+        return row
+    checkpoint = manifest.get("checkpoint") or {}
+    status = manifest.get("status")
+    error = manifest.get("error")
+    if status == RUNNING and failure:  # died in a way the manifest could not record
+        status, error = FAILED, failure.get("error")
+    count, duration = manifest.get("num_predictions"), manifest.get("duration_s")
+    row.update(
+        checkpoint=checkpoint.get("path"),
+        epoch=checkpoint.get("epoch"),
+        step=checkpoint.get("global_step"),
+        status=status,
+        num_predictions=count,
+        metrics=_flat_metrics(manifest.get("metrics")),
+        duration_s=duration,
+        predictions_per_s=round(count / duration, 1)
+        if status == COMPLETE and count and duration
+        else None,
+        error=error,
+    )
+    return row
+
+
+def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """Every job directory of the sweep, plus planned jobs that have no directory yet."""
+    sweep_dir = Path(sweep_dir)
+    plan = read_plan(sweep_dir)
+    rows = [job_row(d, plan) for d in sorted(sweep_dir.iterdir()) if _is_job_dir(d)]
+    seen = {r["job"] for r in rows}
+    for num, overrides in plan.items():
+        if num not in seen:
+            rows.append(
+                {
+                    "job": num,
+                    "checkpoint": _ckpt_from_overrides(overrides),
+                    "status": PENDING,
+                    "metrics": {},
+                    "error": "not started yet (or its job directory is gone)",
+                }
+            )
+    return sorted(rows, key=lambda r: (r["job"] is None, r["job"] or 0, r.get("job_dir") or ""))
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    metrics = sorted({k for r in rows for k in r["metrics"]})
+    return [*LEAD, *metrics, *TAIL]
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in row.items() if k != "metrics"}, **row["metrics"]}
+
+
+def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return text.getvalue()
+
+
+@contextlib.contextmanager
+def _locked(sweep_dir: Path) -> Iterator[None]:
+    """One rebuild at a time: the last job to finish then always writes the final summary."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: rebuilds may interleave; the CLI repairs the result
+        yield
+        return
+    with open(sweep_dir / ".summary.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_summary(sweep_dir: str | Path, plot: bool = True) -> dict[str, Any]:
+    """Rebuild summary.csv / .json (/ .png) of ``sweep_dir`` from its jobs' files."""
+    sweep_dir = Path(sweep_dir)
+    with _locked(sweep_dir):
+        rows = collect(sweep_dir)
+        columns = _columns(rows)
+        summary = {
+            "sweep_dir": str(sweep_dir.resolve()),
+            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "counts": dict(Counter(str(r["status"]) for r in rows)),
+            "columns": columns,
+            "rows": [{c: _flat(r).get(c) for c in columns} for r in rows],
+        }
+        atomic_write(sweep_dir / CSV, _csv_text(columns, summary["rows"]).encode())
+        write_json(sweep_dir / JSON, summary)
+        if plot:
+            from litpredict.sweep.plot import render
+
+            atomic_write(sweep_dir / PNG, render(rows))
+    return summary
