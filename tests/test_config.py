@@ -111,14 +111,14 @@ def test_help_and_cfg_are_fast_and_do_not_import_torch(tmp_path) -> None:
     ],
 )
 def test_checkpoint_names_with_equals_need_no_quoting(typed, parsed) -> None:
-    from litpredict.runtime import quote_checkpoint_paths
+    from litpredict.cli import quote_checkpoint_paths
 
     (override,) = quote_checkpoint_paths([typed])
     assert composed("predict", [override]).ckpt_path == parsed
 
 
 def test_sweep_syntax_is_left_as_typed() -> None:
-    from litpredict.runtime import quote_checkpoint_paths
+    from litpredict.cli import quote_checkpoint_paths
 
     typed = ["ckpt_path=glob(runs/*.ckpt)", "ckpt_path=a.ckpt,b.ckpt", 'ckpt_path="a=1.ckpt"']
     assert quote_checkpoint_paths(typed) == typed

@@ -1,10 +1,16 @@
 """Errors a user can act on: each names the problem and the fix.
 
 Anything raised as :class:`UserError` is shown on stderr as one short message; the
-traceback goes to the run's log file only.
+traceback goes to the run's log file only. Also here: how an error raised in a spawned
+DDP worker is recognised in the main process (:func:`user_error_in`), and the few lines
+that name any other error (:func:`describe`).
 """
 
 from __future__ import annotations
+
+import re
+
+FIX_PREFIX = "\n  fix: "  # between problem and fix in a message; user_error_in splits on it
 
 
 class UserError(Exception):
@@ -17,7 +23,7 @@ class UserError(Exception):
 
     @property
     def message(self) -> str:
-        return self.problem if self.fix is None else f"{self.problem}\n  fix: {self.fix}"
+        return self.problem if self.fix is None else f"{self.problem}{FIX_PREFIX}{self.fix}"
 
 
 class CheckpointError(UserError):
@@ -53,3 +59,61 @@ class RunInterrupted(BaseException):
     def __init__(self, signal_name: str) -> None:
         self.signal_name = signal_name
         super().__init__(f"interrupted by {signal_name}")
+
+
+# How a UserError travels back from a ddp_spawn worker. torch.multiprocessing.spawn hands
+# the main process only the worker's ``traceback.format_exc()`` text, and no code of
+# litpredict's sees the exception in the worker (Lightning's worker entry has no
+# try/except and calls no ``on_exception``). That text ends with the final exception as
+# ``<module>.<Class>: <str(error)>``, and ``str(error)`` is :attr:`UserError.message`; so
+# encoding (``message``, ``FIX_PREFIX``) and decoding (below) live in this one module, and
+# tests/test_ddp.py round-trips a DataError through a real ddp_spawn worker.
+_WORKER_TRACEBACK = "Traceback (most recent call last)"
+_CARRIED = re.compile(rf"^{re.escape(__name__)}\.(\w+): ", re.MULTILINE)
+
+
+def user_error_in(error: BaseException) -> UserError | None:
+    """The UserError behind ``error``: itself, or the one that ended a spawned DDP worker."""
+    if isinstance(error, UserError):
+        return error
+    text = str(error)
+    headers = list(_CARRIED.finditer(text))
+    if not headers or _WORKER_TRACEBACK not in text:
+        return None
+    last = headers[-1]
+    message = text[last.end() :]
+    if _WORKER_TRACEBACK in message:  # another exception followed ours: it is the one raised
+        return None
+    cls = globals().get(last.group(1))
+    if not (isinstance(cls, type) and issubclass(cls, UserError)):
+        cls = UserError
+    problem, _, fix = message.strip().partition(FIX_PREFIX)
+    return cls(problem.strip(), fix.strip() or None)
+
+
+# torch's words for data that does not fit the model, and what to do about it.
+_DATA_MISFIT = re.compile(
+    r"shapes cannot be multiplied|size mismatch|must be equal to input_size|expected input"
+    r"|to have \d+ channels|stack expects each tensor to be equal size|Expected .*dimension",
+    re.IGNORECASE,
+)
+DATA_MISFIT_FIX = (
+    "the data does not fit the model: check the number of features, channels or the image "
+    "size of the datamodule against the model (e.g. datamodule.image_size=32, model.input_dim)"
+)
+
+
+def describe(error: BaseException, lines: int = 8) -> str:
+    """A few lines naming an unexpected error; for a DDP worker's error, the worker's own."""
+    text = str(error).strip()
+    if _WORKER_TRACEBACK in text:  # raised in a spawned DDP worker
+        rank = re.search(r"Process (\d+) terminated", text)
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        text = f"rank {rank.group(1) if rank else '?'} failed: {last}"
+    else:
+        kept = text.splitlines()
+        body = "\n".join(kept[:lines]) + ("\n..." if len(kept) > lines else "")
+        text = f"{type(error).__name__}: {body}"
+    if _DATA_MISFIT.search(text):
+        text += f"{FIX_PREFIX}{DATA_MISFIT_FIX}"
+    return text

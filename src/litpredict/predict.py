@@ -14,9 +14,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from litpredict.cli import quote_checkpoint_paths
 from litpredict.config_dir import config_dir
 from litpredict.errors import RunInterrupted
-from litpredict.runtime import Job, interrupts_raise, quote_checkpoint_paths, run_reporting_errors
+from litpredict.job import Job
+from litpredict.reporting import run_reporting_errors
+from litpredict.signals import interrupts_raise
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +113,9 @@ def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
 
 
 def _one_line(error: BaseException) -> str:
-    from litpredict.runtime import describe, user_message
+    from litpredict.errors import describe, user_error_in
 
-    known = user_message(error)
+    known = user_error_in(error)
     text = known.problem if known else describe(error)
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 

@@ -78,9 +78,10 @@ def reproduce(run_dir: Path, new_dir: Path | None) -> int:
     from omegaconf import OmegaConf
 
     from litpredict.errors import UserError
+    from litpredict.job import Job
     from litpredict.manifest import COMPLETE, read_manifest
     from litpredict.predict import predict
-    from litpredict.runtime import Job, run_reporting_errors
+    from litpredict.reporting import run_reporting_errors
 
     manifest = read_manifest(run_dir)
     if manifest is None or manifest.get("status") != COMPLETE:

@@ -15,7 +15,9 @@ from pytorch_lightning.callbacks import Callback
 
 from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from litpredict.config_dir import config_dir
-from litpredict.runtime import Job, interrupts_raise, run_reporting_errors
+from litpredict.job import Job
+from litpredict.reporting import run_reporting_errors
+from litpredict.signals import interrupts_raise
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,78 @@
+"""Hydra callbacks (``conf/hydra/default.yaml``): what a run needs before its job starts.
+
+:class:`CheckOutputDir` fails early, with a message, when the output directory cannot be
+written. :class:`PlainStartMethod` undoes a launcher's foreign multiprocessing start method:
+hydra-joblib-launcher runs jobs in loky workers, whose start method is ``"loky"``, a context
+only loky's own executor knows. Processes a job starts from there fail: DataLoader workers
+(``'Process' object has no attribute 'env'``) and the ranks of ``ddp_spawn`` (``cannot find
+context for 'loky'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from litpredict.reporting import EXIT_USAGE
+
+log = logging.getLogger(__name__)
+
+FOREIGN_METHODS = {"loky"}
+
+
+class CheckOutputDir(Callback):
+    """Fails early, with a message, when the run or sweep directory cannot be written.
+
+    Hydra creates it before litpredict's code runs and would show a traceback.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+def _writable(directory: str, key: str) -> None:
+    """Create ``directory`` and a file in it, then remove what was created."""
+    path = Path(str(directory)).absolute()
+    created = [p for p in [path, *path.parents] if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".litpredict-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        print(
+            f"litpredict: error: the output directory {str(path)!r} cannot be written "
+            f"({err.strerror})\n  fix: pass {key}=DIR of a writable place "
+            "(or set LITPREDICT_OUTPUTS)",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_USAGE) from None
+    for folder in created:  # Hydra makes them again when a job starts
+        folder.rmdir()
+
+
+def restore_start_method() -> str | None:
+    """Reset a launcher's foreign start method to the platform default; return the one replaced."""
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current not in FOREIGN_METHODS:
+        return None
+    default = multiprocessing.get_all_start_methods()[0]  # fork on Linux, spawn on macOS
+    multiprocessing.set_start_method(default, force=True)
+    log.debug("multiprocessing start method %r -> %r for this job", current, default)
+    return current
+
+
+class PlainStartMethod(Callback):
+    """Runs :func:`restore_start_method` at the start of every job (a no-op outside loky)."""
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        restore_start_method()

@@ -1,0 +1,48 @@
+"""How an error ends a run: a short message on stderr and an exit code.
+
+The traceback goes to the run's log file. In a multirun the error is re-raised instead,
+so Hydra records the job as failed and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from litpredict.errors import RunInterrupted, describe, user_error_in
+from litpredict.job import Job
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def run_reporting_errors(job: Job, body: Callable[[], T]) -> T:
+    """Run ``body``; turn any error into a short stderr message and an exit code."""
+    try:
+        return body()
+    except BaseException as error:
+        if isinstance(error, SystemExit) and error.code in (0, None):
+            raise
+        log.debug("traceback", exc_info=True)
+        interrupted = isinstance(error, (RunInterrupted, KeyboardInterrupt))
+        known = user_error_in(error)
+        where = f" (details: {job.log_file})" if job.log_file else ""
+        if interrupted:
+            message, code = (
+                f"interrupted{where}; run the same command again to complete it",
+                EXIT_INTERRUPTED,
+            )
+        elif known is not None:
+            message, code = f"{known.message}", EXIT_USAGE
+        else:
+            message, code = f"{describe(error)}{where}", EXIT_ERROR
+        if job.multirun and not isinstance(error, KeyboardInterrupt):
+            raise RuntimeError(message) from None
+        print(f"litpredict: error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(code) from None
