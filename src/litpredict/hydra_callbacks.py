@@ -5,13 +5,15 @@ written. :class:`PlainStartMethod` undoes a launcher's foreign multiprocessing s
 hydra-joblib-launcher runs jobs in loky workers, whose start method is ``"loky"``, a context
 only loky's own executor knows. Processes a job starts from there fail: DataLoader workers
 (``'Process' object has no attribute 'env'``) and the ranks of ``ddp_spawn`` (``cannot find
-context for 'loky'``).
+context for 'loky'``). :class:`SweepSummary` rebuilds a sweep's summary as each of its
+jobs ends.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,3 +78,49 @@ class PlainStartMethod(Callback):
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
         restore_start_method()
+
+
+class SweepSummary(Callback):
+    """Rebuilds the sweep summary (``litpredict.sweep.summary``) after every prediction job.
+
+    In the job's own process, because Hydra skips ``on_multirun_end`` once any job fails.
+    """
+
+    @staticmethod
+    def _applies(config: Any) -> bool:
+        from litpredict.job import is_multirun
+
+        if not is_multirun(config.hydra) or "ckpt_path" not in config:
+            return False  # single runs and training sweeps have nothing to summarise
+        # one task of a multi-task (srun) job: rank 0 writes
+        return all(os.environ.get(v, "0") == "0" for v in ("RANK", "SLURM_PROCID"))
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        from litpredict.sweep.summary import clear_job_error
+
+        if self._applies(config):
+            clear_job_error(config.hydra.runtime.output_dir)
+
+    def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
+        from hydra.core.utils import JobStatus
+
+        from litpredict.errors import first_line
+        from litpredict.sweep.summary import clear_job_error, write_job_error, write_summary
+
+        if not self._applies(config):
+            return
+        hydra = config.hydra
+        if job_return.status == JobStatus.FAILED:
+            write_job_error(hydra.runtime.output_dir, first_line(job_return._return_value))
+        else:
+            clear_job_error(hydra.runtime.output_dir)
+        try:
+            write_summary(hydra.sweep.dir)
+        except Exception as error:  # a summary problem must not fail a finished job
+            print(f"litpredict: could not write the sweep summary: {error}", file=sys.stderr)
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from litpredict.sweep.summary import write_summary
+
+        if "ckpt_path" in config and Path(config.hydra.sweep.dir).is_dir():
+            write_summary(config.hydra.sweep.dir)
