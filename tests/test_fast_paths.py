@@ -12,14 +12,9 @@ import torch
 from torch.utils.data import DataLoader, SequentialSampler
 
 from litpredict.build import compiled
-from litpredict.data.arrays import (
-    ArrayDataModule,
-    ArrayDataset,
-    ShardSampler,
-    SliceBatchSampler,
-    auto_batch_size,
-    collate_batch,
-)
+from litpredict.data.arrays import ArrayDataset, auto_batch_size, collate_batch
+from litpredict.data.base import ArrayDataModule
+from litpredict.data.samplers import ShardSampler, SliceBatchSampler
 from litpredict.errors import DataError
 from litpredict.hashing import HASHES, ThreadedDigest
 from litpredict.writing.merge import merge_shards, streamed_hashes

@@ -29,6 +29,7 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
 
     from litpredict import build, provenance
     from litpredict.checkpoints import checkpoint_path, read_checkpoint
+    from litpredict.data.base import input_files_of
     from litpredict.manifest import COMPLETE, Manifest, is_complete
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
@@ -48,7 +49,7 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
         with interrupts_raise():
             pl.seed_everything(cfg.seed, verbose=False)
             datamodule = build.datamodule(cfg)
-            inputs = getattr(datamodule, "input_files", []) if manifest.enabled else []
+            inputs = input_files_of(datamodule) if manifest.enabled else []
             data_hash = cfg.get("data_hash", provenance.DATA_HASH)
             fingerprint = provenance.BackgroundFingerprint(inputs, data_hash)
             checkpoint = read_checkpoint(ckpt_file)

@@ -1,7 +1,8 @@
 """Datamodules: embedded offline demo data, the user's array files and image folders, CIFAR-10."""
 
 from litpredict.data.array_file import ArrayFileDataModule
-from litpredict.data.arrays import ArrayDataModule, ArrayDataset
+from litpredict.data.arrays import ArrayDataset
+from litpredict.data.base import ArrayDataModule, DescribesInputFiles, HasSampleIds
 from litpredict.data.cifar10 import CIFAR10DataModule
 from litpredict.data.demo import ImageDemo, RegressionDemo, SequenceDemo
 from litpredict.data.image_folder import ImageFolderDataModule, ImageFolderDataset
@@ -11,6 +12,8 @@ __all__ = [
     "ArrayDataset",
     "ArrayFileDataModule",
     "CIFAR10DataModule",
+    "DescribesInputFiles",
+    "HasSampleIds",
     "ImageDemo",
     "ImageFolderDataModule",
     "ImageFolderDataset",

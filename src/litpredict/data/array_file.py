@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litpredict.data.arrays import ArrayDataModule, ArrayDataset
+from litpredict.data.arrays import ArrayDataset
+from litpredict.data.base import ArrayDataModule
 from litpredict.errors import DataError
 
 SUFFIXES = (".npy", ".csv", ".parquet")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from litpredict.data.arrays import ArrayDataModule, ArrayDataset
+from litpredict.data.arrays import ArrayDataset
+from litpredict.data.base import ArrayDataModule
 
 _SPLITS = {"train": 0, "val": 1, "predict": 2}
 

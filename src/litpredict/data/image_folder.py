@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, random_split
 
-from litpredict.data.arrays import ArrayDataModule
+from litpredict.data.base import ArrayDataModule
 from litpredict.errors import DataError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
