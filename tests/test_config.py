@@ -74,6 +74,16 @@ def test_experiment_sets_model_and_data_and_command_line_wins() -> None:
     assert cfg.datamodule._target_.endswith("ImageFolderDataModule")
 
 
+LOADER_KEYS = {"batch_size", "train_batch_size", "num_workers", "pin_memory", "persistent_workers"}
+
+
+@pytest.mark.parametrize("choice", choices("datamodule"))
+def test_every_datamodule_takes_the_shared_loader_options(choice) -> None:
+    """conf/loader/default.yaml, outside the datamodule group, is the base of each choice."""
+    cfg = composed("predict", [f"datamodule={choice}"])
+    assert set(cfg.datamodule) >= LOADER_KEYS
+
+
 def test_ckpt_path_is_required_and_seed_fixed() -> None:
     cfg = composed("predict", [])
     assert OmegaConf.is_missing(cfg, "ckpt_path")
