@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from litpredict.data.base import sample_ids_of
 from litpredict.errors import PredictionError
 from litpredict.hashing import sha256_file
 from litpredict.writing.formats import FORMATS, publish
@@ -118,7 +119,7 @@ class PredictionWriter(BasePredictionWriter):
             loaders = loaders[0]
         dataset = loaders.dataset
         if trainer.is_global_zero:
-            ids = getattr(dataset, "sample_ids", None)
+            ids = sample_ids_of(dataset)
             meta = {"num_samples": len(dataset), "has_ids": ids is not None}
             if ids is not None:
                 (self.shard_root / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
