@@ -1,12 +1,15 @@
-"""Shared test helpers: run the real commands in subprocesses, train small checkpoints once."""
+"""Shared test helpers: the real commands in subprocesses, or a prediction in-process through
+Hydra's compose API (no torch import per case); small checkpoints trained once per session."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +45,68 @@ def run_cli(
 
 def read_manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
+
+
+def compose_predict(*overrides: str, run_dir: Path | None = None, config_name: str = "predict"):
+    """The task config, and ``HydraConfig``, as ``python -m litpredict.<config_name>`` has
+    them when its job starts: for a test of how a run goes, without a subprocess.
+
+    ``overrides`` are as typed on the command line (``ckpt_path=`` quoted as the console
+    entry does). ``run_dir`` sets ``hydra.run.dir``; without it the default run directory
+    (``${now:...}_${lp_uid:}``) is used. What Hydra's ``run_job`` does is mirrored: the run
+    directory resolved into ``hydra.runtime.output_dir`` (so ``${hydra:...}`` resolves) and
+    created, ``hydra`` removed from the task config. Not run: the Hydra callbacks, logging
+    setup and the ``.hydra/`` files; test those through :func:`run_cli`. A bad override
+    raises Hydra's ``ConfigCompositionException``.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    from litpredict import resolvers  # noqa: F401  (what importing an entry point registers)
+    from litpredict.cli import quote_checkpoint_paths
+    from litpredict.config_dir import config_dir
+
+    typed = quote_checkpoint_paths(list(overrides))
+    if run_dir is not None:
+        typed.append(f"hydra.run.dir={run_dir}")
+    with initialize_config_dir(config_dir(), job_name=config_name, version_base="1.3"):
+        config = compose(config_name, overrides=typed, return_hydra_config=True)
+    HydraConfig.instance().set_config(config)
+    output_dir = os.path.abspath(str(config.hydra.run.dir))
+    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+        config.hydra.runtime.output_dir = output_dir
+    HydraConfig.instance().set_config(config)
+    task = config.copy()
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    return task
+
+
+def predict_in_process(tmp_path: Path, *overrides: str) -> dict[str, Any]:
+    """``litpredict.predict.predict`` on the composed config, in this process.
+
+    Returns the manifest's data; raises what the run raises (a ``UserError`` where the CLI
+    would print ``litpredict: error: <problem>\n  fix: <fix>`` and exit 2). The run goes to
+    ``tmp_path / "run"`` unless ``overrides`` set ``hydra.run.dir``.
+    """
+    from litpredict.job import Job
+    from litpredict.predict import predict
+
+    run_dir = None if any(o.startswith("hydra.run.dir=") for o in overrides) else tmp_path / "run"
+    config = compose_predict(*overrides, run_dir=run_dir)
+    job = Job.from_hydra()
+    logging.captureWarnings(False)  # from_hydra routes warnings to the log: not pytest's
+    return predict(config, job)
+
+
+@pytest.fixture(autouse=True)
+def _forget_hydra_config():
+    """An in-process run's ``HydraConfig`` does not outlive its test."""
+    yield
+    if "hydra.core.hydra_config" in sys.modules:
+        sys.modules["hydra.core.hydra_config"].HydraConfig.instance().cfg = None
 
 
 @pytest.fixture(scope="session")
