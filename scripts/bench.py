@@ -400,8 +400,10 @@ def _load_model(ckpt: str):
 
     import torch
 
+    from litpredict.checkpoints import trained_model_target
+
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
-    module, _, name = checkpoint["litpredict"]["model_target"].rpartition(".")
+    module, _, name = trained_model_target(checkpoint).rpartition(".")
     cls = getattr(importlib.import_module(module), name)
     model = cls(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])

@@ -26,10 +26,9 @@ class RecordModelTarget(Callback):
     """Stores the model's class path in each checkpoint, so predict can check it."""
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        from litpredict.checkpoints import LITPREDICT_KEY
+        from litpredict.checkpoints import record_model_target
 
-        cls = type(pl_module)
-        checkpoint[LITPREDICT_KEY] = {"model_target": f"{cls.__module__}.{cls.__qualname__}"}
+        record_model_target(checkpoint, pl_module)
 
 
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:
