@@ -114,3 +114,26 @@ def test_a_failing_rank_ends_the_run_without_hanging(trained, tmp_path, failing_
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "failed"
     assert not (run_dir / "predictions.npy").exists()
+
+
+def test_a_user_error_in_a_spawned_worker_reaches_stderr_as_problem_and_fix(trained, tmp_path):
+    """ddp_spawn hands the main process only the worker's traceback text: errors.py decodes
+    the UserError from it. Broken, this run would end with exit 1 and a describe() line."""
+    ckpt = trained["linear_regression"] / "checkpoints" / "last.ckpt"
+    run_dir, result = predict_npy(
+        tmp_path,
+        ckpt,
+        np.zeros((512, 10), np.float32),
+        "run",
+        "trainer=ddp_cpu",
+        "model._target_=failing_models.FailsOnRank",
+        "+model.failing_rank=1",
+        "+model.user_error=true",
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr  # EXIT_USAGE: a UserError, not a crash
+    assert "litpredict: error: boom on rank 1\n  fix: fix that rank's data" in result.stderr
+    assert "Traceback" not in result.stderr
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "failed"
+    assert manifest["error"] == "boom on rank 1"
