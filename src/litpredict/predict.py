@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from litpredict.cli import quote_checkpoint_paths
 from litpredict.config_dir import config_dir
-from litpredict.errors import RunInterrupted
+from litpredict.errors import RunInterrupted, describe, first_line, user_error_in
 from litpredict.job import Job
 from litpredict.reporting import run_reporting_errors
 from litpredict.signals import interrupts_raise
@@ -30,21 +30,13 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict import build, provenance
     from litpredict.checkpoints import checkpoint_path, read_checkpoint
     from litpredict.data.base import input_files_of
-    from litpredict.manifest import COMPLETE, Manifest, is_complete
+    from litpredict.distributed import is_global_zero
+    from litpredict.manifest import COMPLETE, is_complete
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
     if is_complete(job.run_dir):
         return _already_complete(job, ckpt_file)
-    manifest = Manifest(job.run_dir, enabled=_is_rank_zero())
-    manifest.start(
-        checkpoint={"path": str(ckpt_file.resolve())},
-        config=OmegaConf.to_container(cfg, resolve=True),
-        overrides=job.overrides,
-        seed=cfg.seed,
-        git=provenance.git_state(),
-        versions=provenance.versions(),
-        **provenance.host(),
-    )
+    manifest = _started_manifest(cfg, job, ckpt_file)
     try:
         with interrupts_raise():
             pl.seed_everything(cfg.seed, verbose=False)
@@ -65,13 +57,12 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
             # Workers launched by ddp_spawn have exited by now; ranks launched from outside
             # (srun, torchrun) wait here until every shard is closed.
             trainer.strategy.barrier("litpredict-predicted")
-            if not trainer.is_global_zero:
+            if not is_global_zero():
                 return {}
             result = writer.finalize()
             data = fingerprint.result()
     except BaseException as error:
-        interrupted = isinstance(error, RunInterrupted) or not isinstance(error, Exception)
-        manifest.finish("interrupted" if interrupted else "failed", error=_one_line(error))
+        manifest.finish(_end_status(error), error=_error_line(error))
         raise
     manifest.finish(COMPLETE, data=data, **result)
     log.info("%d predictions -> %s", result["num_predictions"], job.run_dir)
@@ -95,11 +86,27 @@ def _already_complete(job: Job, ckpt_file) -> dict[str, Any]:
     return manifest
 
 
-def _is_rank_zero() -> bool:
-    """False in the extra processes of an externally launched DDP job (SLURM, torchrun)."""
-    from pytorch_lightning.utilities.rank_zero import rank_zero_only
+def _started_manifest(cfg: DictConfig, job: Job, ckpt_file):
+    """The run's manifest, written ``status: running`` with what is known before building.
 
-    return getattr(rank_zero_only, "rank", 0) == 0
+    Only rank 0 writes it (the other processes of an externally launched DDP job hold a
+    disabled one).
+    """
+    from litpredict import provenance
+    from litpredict.distributed import is_global_zero
+    from litpredict.manifest import Manifest
+
+    manifest = Manifest(job.run_dir, enabled=is_global_zero())
+    manifest.start(
+        checkpoint={"path": str(ckpt_file.resolve())},
+        config=OmegaConf.to_container(cfg, resolve=True),
+        overrides=job.overrides,
+        seed=cfg.seed,
+        git=provenance.git_state(),
+        versions=provenance.versions(),
+        **provenance.host(),
+    )
+    return manifest
 
 
 def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
@@ -113,12 +120,17 @@ def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
     }
 
 
-def _one_line(error: BaseException) -> str:
-    from litpredict.errors import describe, user_error_in
+def _end_status(error: BaseException) -> str:
+    """``interrupted`` for a signal or another BaseException, else ``failed``."""
+    from litpredict.manifest import FAILED, INTERRUPTED
 
-    known = user_error_in(error)
-    text = known.problem if known else describe(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    interrupted = isinstance(error, RunInterrupted) or not isinstance(error, Exception)
+    return INTERRUPTED if interrupted else FAILED
+
+
+def _error_line(error: BaseException) -> str:
+    """The manifest's ``error``: the problem of a UserError (a DDP worker's too), else its name."""
+    return first_line(user_error_in(error) or describe(error))
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
