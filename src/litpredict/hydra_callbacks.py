@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,8 +91,9 @@ class SweepSummary(Callback):
 
         if not is_multirun(config.hydra) or "ckpt_path" not in config:
             return False  # single runs and training sweeps have nothing to summarise
-        # one task of a multi-task (srun) job: rank 0 writes
-        return all(os.environ.get(v, "0") == "0" for v in ("RANK", "SLURM_PROCID"))
+        from litpredict.distributed import is_global_zero
+
+        return is_global_zero()  # one task of a multi-task (srun) job: rank 0 writes
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
         from litpredict.sweep.summary import clear_job_error
