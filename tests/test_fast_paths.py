@@ -17,7 +17,7 @@ from litpredict.data.base import ArrayDataModule
 from litpredict.data.samplers import ShardSampler, SliceBatchSampler
 from litpredict.errors import DataError
 from litpredict.hashing import HASHES, ThreadedDigest
-from litpredict.writing.merge import merge_shards, streamed_hashes
+from litpredict.writing.merge import merge_shards
 from litpredict.writing.shards import ShardWriter, read_shards
 
 
@@ -77,7 +77,7 @@ def test_float64_features_become_float32() -> None:
     assert dataset.__getitems__(range(3)).dtype == torch.float32
 
 
-def write(directory, batches_: list, kind: str = "tensor", header_rows=None) -> None:
+def write(directory, batches_: list, header_rows: int, kind: str = "tensor") -> None:
     shard = ShardWriter(directory, header_rows=header_rows)
     for indices, values in batches_:
         shard.append(indices, {"prediction": values})
@@ -86,29 +86,30 @@ def write(directory, batches_: list, kind: str = "tensor", header_rows=None) -> 
 
 def test_a_shard_in_dataset_order_needs_no_index(tmp_path) -> None:
     values = np.arange(10, dtype=np.float32).reshape(10, 1)
-    write(tmp_path / "s" / "rank00000", [(range(0, 4), values[:4]), (range(4, 10), values[4:])])
+    batches_ = [(range(0, 4), values[:4]), (range(4, 10), values[4:])]
+    write(tmp_path / "s" / "rank00000", batches_, header_rows=10)
     (shard,) = read_shards(tmp_path / "s")
     assert shard.sequential and not (shard.directory / "index.bin").exists()
     merged = merge_shards([shard], 10, tmp_path / "staging")
-    np.testing.assert_array_equal(merged["prediction"], values)
+    np.testing.assert_array_equal(merged.arrays["prediction"], values)
     np.testing.assert_array_equal(np.load(tmp_path / "staging" / "prediction.npy"), values)
 
 
 def test_a_shard_leaving_order_writes_the_indices_so_far(tmp_path) -> None:
     values = np.arange(6, dtype=np.float32)
     order = [(range(0, 2), values[:2]), (np.array([4, 5]), values[4:]), (range(2, 4), values[2:4])]
-    write(tmp_path / "s" / "rank00000", order)
+    write(tmp_path / "s" / "rank00000", order, header_rows=6)
     (shard,) = read_shards(tmp_path / "s")
     assert not shard.sequential
     np.testing.assert_array_equal(shard.array("index"), [0, 1, 4, 5, 2, 3])
-    np.testing.assert_array_equal(
-        merge_shards([shard], 6, tmp_path / "staging")["prediction"], values
-    )
+    merged = merge_shards([shard], 6, tmp_path / "staging")
+    np.testing.assert_array_equal(merged.arrays["prediction"], values)
+    assert merged.sha256 == {}
 
 
 def test_an_in_order_shard_short_of_samples_is_still_an_error(tmp_path) -> None:
     values = np.arange(4, dtype=np.float32)
-    write(tmp_path / "s" / "rank00000", [(range(0, 4), values)])
+    write(tmp_path / "s" / "rank00000", [(range(0, 4), values)], header_rows=5)
     with pytest.raises(Exception, match="have no prediction"):
         merge_shards(read_shards(tmp_path / "s"), 5, tmp_path / "staging")
 
@@ -117,11 +118,13 @@ def test_a_whole_shard_becomes_the_npy_with_the_hash_computed_while_writing(tmp_
     values = np.random.default_rng(1).normal(size=(10, 2, 3)).astype(np.float32)
     write(tmp_path / "s" / "rank00000", [(range(0, 6), values[:6]), (range(6, 10), values[6:])],
           header_rows=10)  # fmt: skip
-    shards = read_shards(tmp_path / "s")
-    merged = merge_shards(shards, 10, tmp_path / "staging")
-    np.testing.assert_array_equal(merged["prediction"], values)
-    ((path, digest),) = streamed_hashes(shards, 10, tmp_path / "staging").items()
+    shard_file = tmp_path / "s" / "rank00000" / "prediction.bin"
+    inode = shard_file.stat().st_ino
+    merged = merge_shards(read_shards(tmp_path / "s"), 10, tmp_path / "staging")
+    np.testing.assert_array_equal(merged.arrays["prediction"], values)
+    ((path, digest),) = merged.sha256.items()
     assert path == tmp_path / "staging" / "prediction.npy"
+    assert path.stat().st_ino == inode, "the shard file was copied, not renamed"
     assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -203,13 +206,13 @@ def test_a_digest_dropped_unfinished_stops_its_thread() -> None:
     assert not thread.is_alive()
 
 
-def test_shards_with_headers_scatter_across_ranks(tmp_path) -> None:
+def test_shards_of_two_ranks_scatter_and_are_hashed_afterwards(tmp_path) -> None:
     values = np.arange(7, dtype=np.int64)
     write(tmp_path / "s" / "rank00000", [(np.array([0, 2, 4, 6]), values[::2])], header_rows=7)
     write(tmp_path / "s" / "rank00001", [(np.array([1, 3, 5]), values[1::2])], header_rows=7)
-    shards = read_shards(tmp_path / "s")
-    np.testing.assert_array_equal(merge_shards(shards, 7, tmp_path / "m")["prediction"], values)
-    assert streamed_hashes(shards, 7, tmp_path / "m") == {}
+    merged = merge_shards(read_shards(tmp_path / "s"), 7, tmp_path / "m")
+    np.testing.assert_array_equal(merged.arrays["prediction"], values)
+    assert merged.sha256 == {}
 
 
 @pytest.mark.parametrize(

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pyarrow.csv
 import pyarrow.parquet
 import pytest
+import pytorch_lightning as pl
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from litpredict.errors import PredictionError
 from litpredict.metrics import label_metrics
-from litpredict.writing.callback import split_outputs
+from litpredict.writing import PredictionWriter, callback
 from litpredict.writing.formats import FORMATS, column_names, publish
 from litpredict.writing.merge import merge_shards
+from litpredict.writing.outputs import split_outputs
+from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import ShardWriter, read_shards
 
 
-def write_shards(root, batches_per_rank):
+def write_shards(root, batches_per_rank, num_samples: int):
     """batches_per_rank: [[(indices, {key: array}), ...] per rank]."""
     for rank, batches in enumerate(batches_per_rank):
-        shard = ShardWriter(root / f"rank{rank:05d}")
+        shard = ShardWriter(root / f"rank{rank:05d}", header_rows=num_samples)
         for indices, arrays in batches:
             shard.append(np.asarray(indices), arrays)
         shard.close("tensor")
@@ -43,9 +50,9 @@ def strided(n: int, world: int, batch: int, values: np.ndarray):
 @pytest.mark.parametrize("n", [1, 2, 7, 1001])
 def test_merge_restores_dataset_order_across_ranks(tmp_path, n) -> None:
     values = np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32)
-    shards = write_shards(tmp_path / "s", strided(n, 2, 4, values))
+    shards = write_shards(tmp_path / "s", strided(n, 2, 4, values), n)
     merged = merge_shards(shards, n, tmp_path / "staging")
-    np.testing.assert_array_equal(merged["prediction"], values)
+    np.testing.assert_array_equal(merged.arrays["prediction"], values)
 
 
 def test_merge_drops_duplicates_from_a_padding_sampler(tmp_path) -> None:
@@ -55,8 +62,8 @@ def test_merge_drops_duplicates_from_a_padding_sampler(tmp_path) -> None:
         [([0, 2, 4], {"prediction": values[[0, 2, 4]]})],
         [([1, 3, 0], {"prediction": values[[1, 3, 0]]})],
     ]
-    merged = merge_shards(write_shards(tmp_path / "s", batches), 5, tmp_path / "staging")
-    np.testing.assert_array_equal(merged["prediction"], values)
+    merged = merge_shards(write_shards(tmp_path / "s", batches, 5), 5, tmp_path / "staging")
+    np.testing.assert_array_equal(merged.arrays["prediction"], values)
 
 
 def test_merge_fails_loudly_when_a_sample_is_missing(tmp_path) -> None:
@@ -65,31 +72,31 @@ def test_merge_fails_loudly_when_a_sample_is_missing(tmp_path) -> None:
     with pytest.raises(
         PredictionError, match=r"1 of 4 samples have no prediction \(first: \[2\]\)"
     ):
-        merge_shards(write_shards(tmp_path / "s", batches), 4, tmp_path / "staging")
+        merge_shards(write_shards(tmp_path / "s", batches, 4), 4, tmp_path / "staging")
 
 
 def test_merge_refuses_indices_outside_the_dataset(tmp_path) -> None:
     batches = [[([0, 9], {"prediction": np.zeros((2, 1), np.float32)})]]
     with pytest.raises(PredictionError, match="outside the dataset"):
-        merge_shards(write_shards(tmp_path / "s", batches), 2, tmp_path / "staging")
+        merge_shards(write_shards(tmp_path / "s", batches, 2), 2, tmp_path / "staging")
 
 
 def test_a_shard_never_closed_is_an_error(tmp_path) -> None:
-    shard = ShardWriter(tmp_path / "s" / "rank00000")
+    shard = ShardWriter(tmp_path / "s" / "rank00000", header_rows=2)
     shard.append(np.arange(2), {"prediction": np.zeros((2, 1), np.float32)})
     with pytest.raises(PredictionError, match="never closed"):
         read_shards(tmp_path / "s")
 
 
 def test_changing_layout_between_batches_is_an_error(tmp_path) -> None:
-    shard = ShardWriter(tmp_path / "rank0")
+    shard = ShardWriter(tmp_path / "rank0", header_rows=4)
     shard.append(np.arange(2), {"prediction": np.zeros((2, 3), np.float32)})
     with pytest.raises(PredictionError, match="changed layout"):
         shard.append(np.arange(2, 4), {"prediction": np.zeros((2, 4), np.float32)})
 
 
 def test_rows_must_match_the_batch(tmp_path) -> None:
-    shard = ShardWriter(tmp_path / "rank0")
+    shard = ShardWriter(tmp_path / "rank0", header_rows=4)
     with pytest.raises(PredictionError, match="has 1 rows for a batch of 2"):
         shard.append(np.arange(2), {"prediction": np.zeros((1,), np.float32)})
 
@@ -172,3 +179,66 @@ def test_metrics_follow_the_labels() -> None:
         "mae": 1.5,
     }
     assert label_metrics(regression, "tensor", None) == {}
+
+
+class TinyRegressor(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 2)
+
+    def predict_step(self, batch):
+        return self.layer(batch[0])
+
+
+def predict_with_writer(run_dir, n: int = 10, batch_size: int = 3):
+    """A real single-process ``Trainer.predict`` through the writer: (trainer, model, x, y)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(n, 3), torch.randn(n, 2)
+    model = TinyRegressor()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        callbacks=[PredictionWriter(output_dir=str(run_dir))],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+    )
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
+    trainer.predict(model, loader, return_predictions=False)
+    return trainer, model, x, y
+
+
+def test_the_writer_drops_lightnings_record_of_each_written_batch(tmp_path, monkeypatch) -> None:
+    """Fails when a Lightning release moves ``seen_batch_indices`` (see seen_indices.py)."""
+    found = []
+
+    def spy(trainer, batch_idx, dataloader_idx):
+        found.append(drop_seen_batch_indices(trainer, batch_idx, dataloader_idx))
+        return found[-1]
+
+    monkeypatch.setattr(callback, "drop_seen_batch_indices", spy)
+    trainer, *_ = predict_with_writer(tmp_path / "run", n=10, batch_size=3)
+    assert found == [True] * 4
+    loader = trainer.predict_loop._combined_loader.flattened[0]
+    assert loader.batch_sampler.seen_batch_indices == [None] * 4
+
+
+def test_the_lifecycle_clears_old_shards_and_finalizes_from_disk_alone(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    stale = run_dir / ".shards" / "rank00001"  # an unfinished run's shard: never closed
+    stale.mkdir(parents=True)
+    (stale / "prediction.bin").write_bytes(b"stale")
+    _, model, x, y = predict_with_writer(run_dir)
+    # A writer that never saw a batch, like the main process's under ddp_spawn.
+    result = PredictionWriter(output_dir=str(run_dir)).finalize()
+    with torch.no_grad():
+        expected = model.layer(x).numpy()
+    np.testing.assert_array_equal(np.load(run_dir / "predictions.npy"), expected)
+    (output,) = result["outputs"]
+    assert output["path"] == "predictions.npy"
+    assert output["sha256"] == hashlib.sha256((run_dir / output["path"]).read_bytes()).hexdigest()
+    assert result["num_predictions"] == 10
+    assert result["metrics"]["mse"] == pytest.approx(float(((expected - y.numpy()) ** 2).mean()))
+    assert sorted(p.name for p in run_dir.iterdir()) == ["predictions.npy"]
+    json.dumps(result)  # what the manifest stores

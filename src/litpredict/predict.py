@@ -51,8 +51,7 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
             writer = build.writer(cfg, job.run_dir)
             trainer = build.trainer(cfg, callbacks=[writer])
             manifest.update(world_size=trainer.world_size)
-            if trainer.is_global_zero:
-                writer.clear()
+            # The writer clears old shards itself (rank 0, in setup) before any rank writes.
             trainer.predict(model, datamodule=datamodule, return_predictions=False)
             # Workers launched by ddp_spawn have exited by now; ranks launched from outside
             # (srun, torchrun) wait here until every shard is closed.

@@ -1,4 +1,10 @@
-"""Writing predictions: per-rank shards while predicting, one ordered set of files at the end."""
+"""Writing predictions, one lifecycle: prepare (rank 0) -> append (each rank) -> finalize.
+
+``callback`` (the Lightning callback that runs it), ``outputs`` (a batch as arrays),
+``shards`` (the per-rank files), ``seen_indices`` (Lightning's private record of batch
+indices), ``merge`` (shards into dataset order), ``formats`` (npy, pt, parquet, csv) and
+``finalize`` (shards on disk -> final files, hashed).
+"""
 
 from litpredict.writing.callback import PredictionWriter
 from litpredict.writing.formats import FORMATS

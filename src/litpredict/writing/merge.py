@@ -1,112 +1,76 @@
-"""Merge per-rank shards into dense arrays in dataset order, checking every sample is there."""
+"""Merge per-rank shards into dense arrays in dataset order, checking every sample is there.
+
+The path is decided once, from the shards' metadata: one shard holding samples 0..N-1
+in order (a single process) is already the final ``.npy`` of each output and is renamed,
+its hashes known from writing; anything else is scattered row by row to its index.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
 from litpredict.errors import PredictionError
-from litpredict.writing.shards import Shard, npy_header
+from litpredict.writing.shards import Shard
 
 CHUNK_ROWS = 1 << 18
-COPY_CHUNK = 1 << 24
+
+Layout = dict[str, tuple[np.dtype, tuple[int, ...]]]
 
 
-def _layout(shards: list[Shard]) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
-    layouts = [s.layout for s in shards if s.rows]
-    if not layouts:
+@dataclass
+class Merged:
+    """Every output as ``staging/<key>.npy`` in dataset order, and what the shards said of it."""
+
+    arrays: dict[str, np.ndarray]  # read-only memory maps of the staged files
+    kind: str  # what predict_step returned: "tensor", "tuple" or "dict"
+    sha256: dict[Path, str]  # staged files hashed while they were written
+
+
+def merge_shards(shards: list[Shard], num_samples: int, staging: Path) -> Merged:
+    """Stage every output under ``staging`` in dataset order (see the module docstring)."""
+    kind, layout = _kind_and_layout(shards)
+    staging.mkdir(parents=True, exist_ok=True)
+    whole = _whole_npy_shard(shards, num_samples)
+    if whole is not None:
+        for key in layout:
+            os.replace(whole.path(key), staging / f"{key}.npy")
+        hashes = {staging / f"{key}.npy": digest for key, digest in whole.sha256.items()}
+    else:
+        _scatter(shards, num_samples, layout, staging)
+        hashes = {}
+    arrays = {key: np.load(staging / f"{key}.npy", mmap_mode="r") for key in layout}
+    return Merged(arrays, kind, hashes)
+
+
+def _kind_and_layout(shards: list[Shard]) -> tuple[str, Layout]:
+    """The one output kind and layout every rank with rows wrote."""
+    filled = [s for s in shards if s.rows]
+    if not filled:
         raise PredictionError("no predictions were written", "check the predict dataloader")
-    for other in layouts[1:]:
-        if other != layouts[0]:
+    first = filled[0]
+    for other in filled[1:]:
+        if (other.kind, other.layout) != (first.kind, first.layout):
             raise PredictionError(
-                f"ranks wrote different outputs: {layouts[0]} and {other}",
+                f"ranks wrote different outputs: {first.kind} {first.layout} and "
+                f"{other.kind} {other.layout}",
                 "return the same keys, dtype and per-sample shape on every rank",
             )
-    return layouts[0]
+    return first.kind, first.layout
 
 
-def merge_shards(shards: list[Shard], num_samples: int, staging: Path) -> dict[str, np.ndarray]:
-    """``staging/<key>.npy`` for every output, rows in dataset order; read-only memory maps.
-
-    One shard holding samples 0..N-1 in order (a single process) is already in dataset
-    order: its files are renamed (they start with the .npy header) or copied behind a
-    header, without mapping them. Anything else is scattered row by row to its index.
-    """
-    layout = _layout(shards)
-    staging.mkdir(parents=True, exist_ok=True)
-    whole = _in_order(shards, num_samples)
-    for key, (dtype, shape) in layout.items():
-        target = staging / f"{key}.npy"
-        if whole is not None and whole.is_whole_npy(num_samples):
-            os.replace(whole.path(key), target)
-        elif whole is not None:
-            offset = whole.header_bytes.get(key, 0)
-            _copy_to_npy(whole.path(key), offset, target, dtype, (num_samples, *shape))
-    if whole is None:
-        _scatter(shards, num_samples, layout, staging)
-    return {key: np.load(staging / f"{key}.npy", mmap_mode="r") for key in layout}
-
-
-def streamed_hashes(shards: list[Shard], num_samples: int, staging: Path) -> dict[Path, str]:
-    """SHA-256 of the merged files that are renamed shard files, hashed while written."""
-    whole = _in_order(shards, num_samples)
-    if whole is None or not whole.is_whole_npy(num_samples):
-        return {}
-    return {staging / f"{key}.npy": digest for key, digest in whole.sha256.items()}
-
-
-def _in_order(shards: list[Shard], num_samples: int) -> Shard | None:
-    """The one shard holding every sample in dataset order, if there is one."""
+def _whole_npy_shard(shards: list[Shard], num_samples: int) -> Shard | None:
+    """The one shard whose files already are the final ``.npy`` files, if there is one."""
     filled = [s for s in shards if s.rows]
-    if len(filled) == 1 and filled[0].sequential and filled[0].rows == num_samples:
+    if len(filled) == 1 and filled[0].is_whole_npy(num_samples):
         return filled[0]
     return None
 
 
-def _copy_to_npy(
-    source: Path, offset: int, target: Path, dtype: np.dtype, shape: tuple[int, ...]
-) -> None:
-    """Write ``target`` as the .npy header of ``shape`` and ``source``'s rows after ``offset``."""
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    found = source.stat().st_size - offset
-    if found != size:
-        raise PredictionError(
-            f"the prediction shard {str(source)!r} holds {found} bytes of rows, expected {size}",
-            "re-run the prediction",
-        )
-    with source.open("rb") as src, target.open("wb") as dst:
-        dst.write(npy_header(dtype, shape))
-        dst.flush()
-        src.seek(offset)
-        _copy_file(src, dst, size)
-
-
-def _copy_file(src: BinaryIO, dst: BinaryIO, size: int) -> None:
-    """Append ``size`` bytes from ``src``'s position to ``dst``: in the kernel where it can."""
-    start, copied = src.tell(), 0
-    with contextlib.suppress(AttributeError, OSError):
-        while copied < size:
-            step = os.copy_file_range(src.fileno(), dst.fileno(), size - copied)
-            if step == 0:
-                break
-            copied += step
-    if copied < size:
-        src.seek(start + copied)
-        dst.seek(0, os.SEEK_END)
-        shutil.copyfileobj(src, dst, COPY_CHUNK)
-
-
-def _scatter(
-    shards: list[Shard],
-    num_samples: int,
-    layout: dict[str, tuple[np.dtype, tuple[int, ...]]],
-    staging: Path,
-) -> None:
+def _scatter(shards: list[Shard], num_samples: int, layout: Layout, staging: Path) -> None:
     """Write each shard's rows at their dataset index.
 
     Rows repeated by a padding sampler land on the same index, so duplicates drop

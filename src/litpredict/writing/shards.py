@@ -1,16 +1,17 @@
-"""Per-rank shard files: raw rows appended batch by batch, read back as memory maps.
+"""The shard folder: each rank's rows appended batch by batch, read back as memory maps.
 
-A shard is a folder with ``index.bin`` (int64 dataset indices) and one ``<key>.bin``
-per output, rows in the order they were predicted. ``meta.json`` is written when the
-shard is closed, so a shard without it is incomplete.
+``<output_dir>/.shards`` holds ``dataset.json`` (the dataset's size, written by rank 0),
+``ids.txt`` when the dataset names its samples, and one folder per rank. A rank's
+folder has one ``<key>.bin`` per output and, unless its rows are in dataset order,
+``index.bin`` (int64 dataset indices), rows in the order they were predicted.
+``meta.json`` is written when the shard is closed, so a shard without it is incomplete.
 
-A shard whose rows are samples 0, 1, 2, ... in order (one process predicting in
-dataset order) is ``sequential`` and has no ``index.bin``: row i is sample i. When the
-writer knows the dataset's size, each ``<key>.bin`` starts with the ``.npy`` header of
-the whole dataset's array and its SHA-256 is computed as it is written, on a second
-thread that overlaps the next batch: a sequential shard of every sample is then the
-final ``.npy`` file, already hashed, so finishing a run neither copies nor re-reads its
-predictions.
+Each ``<key>.bin`` starts with the ``.npy`` header of the whole dataset's array. A shard
+whose rows are samples 0, 1, 2, ... in order (one process predicting in dataset order)
+is ``sequential``: row i is sample i, and the SHA-256 of each file is computed as it is
+written, on a second thread that overlaps the next batch. A sequential shard of every
+sample is then the final ``.npy`` file, already hashed, so finishing a run neither
+copies nor re-reads its predictions.
 """
 
 from __future__ import annotations
@@ -18,16 +19,21 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from litpredict.errors import PredictionError
+from litpredict.files import atomic_write, write_json
 from litpredict.hashing import ThreadedDigest
 
+SHARDS = ".shards"
 META = "meta.json"
 INDEX = "index"
+DATASET_META = "dataset.json"
+IDS = "ids.txt"
 
 
 def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
@@ -38,10 +44,34 @@ def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     return buffer.getvalue()
 
 
-class ShardWriter:
-    """Appends one rank's batches; ``header_rows`` is the dataset's size when known."""
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What finalize needs to know of the dataset: its size and its sample ids, if any."""
 
-    def __init__(self, directory: Path, header_rows: int | None = None) -> None:
+    num_samples: int
+    ids: list[str] | None
+
+    def write(self, root: Path) -> None:
+        if self.ids is not None:
+            atomic_write(root / IDS, "".join(f"{i}\n" for i in self.ids))
+        write_json(
+            root / DATASET_META, {"num_samples": self.num_samples, "has_ids": self.ids is not None}
+        )
+
+    @classmethod
+    def read(cls, root: Path) -> DatasetMeta:
+        path = root / DATASET_META
+        if not path.is_file():  # no rank ran a batch: rank 0 writes it when it starts predicting
+            raise PredictionError("no predictions were written", "check the predict dataloader")
+        meta = json.loads(path.read_text())
+        ids = (root / IDS).read_text().splitlines() if meta["has_ids"] else None
+        return cls(meta["num_samples"], ids)
+
+
+class ShardWriter:
+    """Appends one rank's batches; ``header_rows`` is the dataset's size."""
+
+    def __init__(self, directory: Path, header_rows: int) -> None:
         self.directory = directory
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
@@ -51,7 +81,7 @@ class ShardWriter:
         self.layout: dict[str, tuple[str, tuple[int, ...]]] = {}
         self.header_bytes: dict[str, int] = {}
         self.files: dict[str, BinaryIO] = {}
-        self.digests: dict[str, ThreadedDigest] = {}  # one per output key
+        self.digests: dict[str, ThreadedDigest] = {}  # one per output key, while sequential
 
     def append(self, indices: range | np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         """Append one batch: ``indices`` (a range or int64 array) and one array per output."""
@@ -79,14 +109,13 @@ class ShardWriter:
         for key, (dtype, shape) in layout.items():
             # Kept open across batches and closed in close().
             self.files[key] = open(self.directory / f"{key}.bin", "wb")  # noqa: SIM115
-            if self.header_rows is not None:
-                header = npy_header(np.dtype(dtype), (self.header_rows, *shape))
-                self.header_bytes[key] = len(header)
-                self._write(key, header)
+            header = npy_header(np.dtype(dtype), (self.header_rows, *shape))
+            self.header_bytes[key] = len(header)
+            self._write(key, header)
 
     def _write(self, key: str, data: bytes | np.ndarray) -> None:
         self.files[key].write(data)
-        if self.sequential and self.header_rows is not None:  # may become the final file
+        if self.sequential:  # may become the final file
             if key not in self.digests:
                 self.digests[key] = ThreadedDigest("sha256")
             self.digests[key].update(data)
@@ -112,6 +141,7 @@ class ShardWriter:
         self.files[INDEX].write(np.asarray(indices, dtype=np.int64))
 
     def close(self, kind: str | None) -> None:
+        """Close the files and write ``meta.json``: from now on the shard counts as finished."""
         for file in self.files.values():
             file.close()
         digests = {key: digest.hexdigest() for key, digest in self.digests.items()}
@@ -124,7 +154,7 @@ class ShardWriter:
             "header_bytes": self.header_bytes,
             "sha256": {k: digests[k] for k in self.layout if k in digests},
         }
-        (self.directory / META).write_text(json.dumps(meta))
+        write_json(self.directory / META, meta)
 
 
 class Shard:
@@ -142,18 +172,17 @@ class Shard:
         self.rows: int = meta["rows"]
         self.kind: str | None = meta["kind"]
         self.layout = {k: (np.dtype(d), tuple(s)) for k, (d, s) in meta["layout"].items()}
-        self.sequential: bool = meta.get("sequential", False)
-        self.header_rows: int | None = meta.get("header_rows")
-        self.header_bytes: dict[str, int] = meta.get("header_bytes", {})
-        self.sha256: dict[str, str] = meta.get("sha256", {})
+        self.sequential: bool = meta["sequential"]
+        self.header_rows: int = meta["header_rows"]
+        self.header_bytes: dict[str, int] = meta["header_bytes"]
+        self.sha256: dict[str, str] = meta["sha256"]
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.bin"
 
     def is_whole_npy(self, num_samples: int) -> bool:
         """Whether each ``<key>.bin`` is already the ``.npy`` of all ``num_samples`` in order."""
-        complete = self.sequential and self.rows == num_samples == self.header_rows
-        return complete and all(key in self.header_bytes for key in self.layout)
+        return self.sequential and self.rows == num_samples == self.header_rows
 
     def array(self, key: str) -> np.ndarray:
         if key == INDEX and self.sequential:
@@ -161,7 +190,7 @@ class Shard:
         dtype, shape = (np.dtype(np.int64), ()) if key == INDEX else self.layout[key]
         if self.rows == 0:
             return np.empty((0, *shape), dtype)
-        offset = self.header_bytes.get(key, 0)
+        offset = self.header_bytes.get(key, 0)  # index.bin has no header
         return np.memmap(self.path(key), dtype, "r", offset=offset, shape=(self.rows, *shape))
 
     def indices(self, start: int, stop: int) -> np.ndarray:

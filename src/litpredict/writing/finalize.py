@@ -1,0 +1,51 @@
+"""The end of the write path: shards on disk -> final files in dataset order, hashed.
+
+It reads only what the ranks left on disk (the shards, their ``meta.json`` and the
+dataset's ``dataset.json``), never a writer's memory: under ``ddp_spawn`` it runs in
+the main process, whose callback object never saw a batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from litpredict.hashing import sha256_file
+from litpredict.metrics import label_metrics
+from litpredict.writing.formats import FORMATS, publish
+from litpredict.writing.merge import merge_shards
+from litpredict.writing.outputs import TARGET
+from litpredict.writing.shards import SHARDS, DatasetMeta, read_shards
+
+STAGING = ".staging"
+
+
+def finalize(output_dir: Path, format: str) -> dict[str, Any]:
+    """Merge ``output_dir``'s shards into ``format`` files; ``{"outputs", "metrics", ...}``.
+
+    Call on global rank 0 once every rank has closed its shard. Files are staged, then
+    each is renamed into place; the shards and the staging folder are removed after.
+    """
+    root = output_dir / SHARDS
+    dataset = DatasetMeta.read(root)
+    staging = output_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    merged = merge_shards(read_shards(root), dataset.num_samples, staging)
+    targets = merged.arrays.pop(TARGET, None)
+    metrics = label_metrics(merged.arrays, merged.kind, targets)
+    staged = FORMATS[format](merged.arrays, merged.kind, dataset.ids, staging)
+    known = merged.sha256
+    del merged, targets  # unmap the staged arrays before their files move
+    outputs = []
+    for (source, _), path in zip(staged, publish(staged, output_dir), strict=True):
+        outputs.append(
+            {
+                "path": str(path.relative_to(output_dir)),
+                "sha256": known.get(source) or sha256_file(path),
+                "bytes": path.stat().st_size,
+            }
+        )
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
+    return {"outputs": outputs, "metrics": metrics, "num_predictions": dataset.num_samples}
