@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +102,22 @@ def predict_in_process(tmp_path: Path, *overrides: str) -> dict[str, Any]:
     return predict(config, job)
 
 
+# What ``pl.seed_everything`` leaves in the environment: CLI subprocesses would inherit it.
+SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+
+
 @pytest.fixture(autouse=True)
-def _forget_hydra_config():
-    """An in-process run's ``HydraConfig`` does not outlive its test."""
+def _forget_in_process_runs():
+    """An in-process run's ``HydraConfig`` and seed variables do not outlive its test."""
+    seeds = {name: os.environ.get(name) for name in SEED_VARIABLES}
     yield
     if "hydra.core.hydra_config" in sys.modules:
         sys.modules["hydra.core.hydra_config"].HydraConfig.instance().cfg = None
+    for name, value in seeds.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +136,60 @@ def trained(tmp_path_factory) -> dict[str, Path]:
         )
         runs[experiment] = run_dir
     return runs
+
+
+def plain_lightning_checkpoint(model, x, y, path: Path) -> None:
+    """What an article reader does: fit briefly, save a checkpoint. No litpredict involved."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    trainer = pl.Trainer(
+        max_steps=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=path.parent,
+    )
+    trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=16))
+    trainer.save_checkpoint(path)
+
+
+@dataclass
+class ArticleCheckpoint:
+    """A seed-article model fitted with plain Lightning, its checkpoint and its data."""
+
+    model: Any
+    path: Path
+    x: Any
+    y: Any
+
+
+@pytest.fixture(scope="session")
+def article_checkpoints(tmp_path_factory) -> dict[str, ArticleCheckpoint]:
+    """The article's three models, each fitted once per session: {linear, cnn, lstm}."""
+    import torch
+
+    from article_models import ImageClassifier, LinearRegressionModel, LSTMModel
+
+    root = tmp_path_factory.mktemp("article")
+    generator = torch.Generator().manual_seed(0)
+    linear_x = torch.randn(257, 10, generator=generator)
+    made = {
+        "linear": (LinearRegressionModel(10, 1), linear_x, linear_x.sum(dim=1, keepdim=True)),
+        "cnn": (
+            ImageClassifier(),
+            torch.randn(32, 3, 32, 32, generator=generator),
+            torch.randint(0, 10, (32,), generator=generator),
+        ),
+        "lstm": (
+            LSTMModel(5, 16, 3),
+            torch.randn(40, 20, 5, generator=generator),
+            torch.randn(40, 20, 3, generator=generator),
+        ),
+    }
+    checkpoints = {}
+    for name, (model, x, y) in made.items():
+        plain_lightning_checkpoint(model, x, y, root / f"{name}.ckpt")
+        checkpoints[name] = ArticleCheckpoint(model.eval(), root / f"{name}.ckpt", x, y)
+    return checkpoints

@@ -1,5 +1,10 @@
 """Bad input ends with a short message naming problem and fix, a non-zero exit, and no
-traceback on stderr; nothing is ever marked complete."""
+traceback on stderr; nothing is ever marked complete.
+
+The table runs in-process (``predict_in_process``): each case asserts the message the CLI
+would print. A few cases run the real command, for the CLI's own part: exit code, stderr
+format, Hydra's override errors and the output-directory check.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
-from test_article_models import plain_lightning_checkpoint
+from conftest import predict_in_process, run_cli
+from litpredict.errors import FIX_PREFIX, describe, user_error_in
+from litpredict.reporting import EXIT_ERROR, EXIT_USAGE
 
 pytestmark = pytest.mark.slow
 
@@ -52,21 +58,31 @@ def bad(tmp_path_factory, trained):
     return root, good
 
 
-def expect_failure(result, *phrases: str) -> None:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) <= 25, result.stderr
-    for phrase in phrases:
-        assert phrase in result.stderr, result.stderr
-    assert "weights_only=False" not in result.stderr
-
-
 def not_complete(run_dir) -> None:
     manifest = run_dir / "manifest.json"
     if manifest.exists():
         assert json.loads(manifest.read_text())["status"] in ("failed", "interrupted")
     assert not (run_dir / "predictions.npy").exists()
+
+
+def failure_of(tmp_path, *overrides: str) -> tuple[BaseException, str, int]:
+    """The error an in-process run raises, the message and the exit code the CLI gives it."""
+    with pytest.raises(BaseException) as caught:
+        predict_in_process(tmp_path, *overrides)
+    error = caught.value
+    known = user_error_in(error)
+    if known is not None:
+        return error, known.message, EXIT_USAGE
+    return error, describe(error), EXIT_ERROR
+
+
+def expect_message(message: str, *phrases: str) -> None:
+    lines = [line for line in message.splitlines() if line.strip()]
+    assert len(lines) <= 25, message
+    assert "Traceback" not in message
+    for phrase in phrases:
+        assert phrase in message, message
+    assert "weights_only=False" not in message
 
 
 CASES = {
@@ -113,12 +129,18 @@ CASES = {
         ],
         "the targets have 7 rows but the features have 8",
     ),
+    "unknown data hash": (["ckpt_path={good}", "data_hash=md4"], "unknown data_hash 'md4'"),
+}
+
+# Hydra's override errors and the output-directory check come before litpredict's job runs
+# (no torch import): the real command, cheaply. One case of the job's own errors too.
+CLI_CASES = {
+    "truncated checkpoint": (["ckpt_path={root}/truncated.ckpt"], "truncated or corrupt"),
     "typo in an override": (
         ["ckpt_path={good}", "trainer.devicez=2"],
         "Could not override 'trainer.devicez'",
     ),
     "unknown group choice": (["ckpt_path={good}", "model=resnet"], "Could not find 'model/resnet'"),
-    "unknown data hash": (["ckpt_path={good}", "data_hash=md4"], "unknown data_hash 'md4'"),
     "unwritable output directory": (
         ["ckpt_path={good}", "hydra.run.dir={root}/a_file/run"],
         "cannot be written",
@@ -126,27 +148,52 @@ CASES = {
 }
 
 
+def with_run_dir(overrides: list[str], root, good, run_dir) -> list[str]:
+    overrides = [o.format(root=root, good=good) for o in overrides]
+    if not any(o.startswith("hydra.run.dir") for o in overrides):
+        overrides.append(f"hydra.run.dir={run_dir}")
+    return overrides
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_reported_and_nothing_completes(case, bad, tmp_path) -> None:
     root, good = bad
     overrides, phrase = CASES[case]
-    overrides = [o.format(root=root, good=good) for o in overrides]
-    if not any(o.startswith("hydra.run.dir") for o in overrides):
-        overrides.append(f"hydra.run.dir={tmp_path / 'run'}")
-    expect_failure(run_cli("predict", *overrides, cwd=tmp_path, check=False), phrase)
+    _, message, _ = failure_of(tmp_path, *with_run_dir(overrides, root, good, tmp_path / "run"))
+    expect_message(message, phrase)
+    assert FIX_PREFIX in message, f"{case}: no fix named"
     not_complete(tmp_path / "run")
     assert not (root / "PWNED").exists() and not (root / "CALLED").exists()
 
 
-def test_checkpoint_of_another_architecture_names_keys_and_shapes(tmp_path) -> None:
-    from article_models import LSTMModel
+def expect_failure(result, *phrases: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 25, result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+    assert "weights_only=False" not in result.stderr
 
-    plain_lightning_checkpoint(
-        LSTMModel(5, 16, 3), torch.randn(8, 20, 5), torch.randn(8, 20, 3), tmp_path / "lstm.ckpt"
-    )
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_the_command_reports_bad_input_in_a_few_lines(case, bad, tmp_path) -> None:
+    root, good = bad
+    overrides, phrase = CLI_CASES[case]
+    overrides = with_run_dir(overrides, root, good, tmp_path / "run")
+    result = run_cli("predict", *overrides, cwd=tmp_path, check=False)
+    expect_failure(result, phrase)
+    if "litpredict: error:" in result.stderr:  # litpredict's message, not Hydra's
+        assert result.returncode == EXIT_USAGE and "fix:" in result.stderr
+    not_complete(tmp_path / "run")
+
+
+def test_checkpoint_of_another_architecture_names_keys_and_shapes(
+    article_checkpoints, tmp_path
+) -> None:
     np.save(tmp_path / "x.npy", np.zeros((4, 20, 5), np.float32))
-    result = run_cli(
-        "predict",
+    _, message, code = failure_of(
+        tmp_path,
         "model=lstm",
         "model._target_=article_models.LSTMModel",
         "+model.input_dim=5",
@@ -154,38 +201,25 @@ def test_checkpoint_of_another_architecture_names_keys_and_shapes(tmp_path) -> N
         "+model.output_dim=3",
         "datamodule=array_file",
         f"datamodule.path={tmp_path / 'x.npy'}",
-        f"ckpt_path={tmp_path / 'lstm.ckpt'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
+        f"ckpt_path={article_checkpoints['lstm'].path}",
     )
-    expect_failure(result, "lstm.weight_ih_l0: checkpoint (64, 5) vs model (128, 5)", "fix:")
+    expect_message(message, "lstm.weight_ih_l0: checkpoint (64, 5) vs model (128, 5)", "fix:")
+    assert code == EXIT_USAGE
     not_complete(tmp_path / "run")
 
 
-def test_wrong_image_size_for_a_fixed_size_model(tmp_path) -> None:
-    from article_models import ImageClassifier
-
-    plain_lightning_checkpoint(
-        ImageClassifier(),
-        torch.randn(8, 3, 32, 32),
-        torch.randint(0, 10, (8,)),
-        tmp_path / "cnn.ckpt",
-    )
+def test_wrong_image_size_for_a_fixed_size_model(article_checkpoints, tmp_path) -> None:
     (tmp_path / "images" / "a").mkdir(parents=True)
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "images" / "a" / "big.png")
-    result = run_cli(
-        "predict",
+    _, message, _ = failure_of(
+        tmp_path,
         "model=cnn",
         "model._target_=article_models.ImageClassifier",
         "datamodule=image_folder",
         f"datamodule.root={tmp_path / 'images'}",
         "datamodule.image_size=null",
         "datamodule.num_workers=0",
-        f"ckpt_path={tmp_path / 'cnn.ckpt'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        cwd=tmp_path,
-        check=False,
+        f"ckpt_path={article_checkpoints['cnn'].path}",
     )
-    expect_failure(result, "does not fit the model", "image_size")
+    expect_message(message, "does not fit the model", "image_size")
     not_complete(tmp_path / "run")
