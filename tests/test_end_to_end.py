@@ -1,18 +1,23 @@
 """Train one short run per experiment, predict with its checkpoint, check every file.
 
 The predictions must equal predictions computed from the checkpoint's raw state_dict
-with plain torch: the proof that the checkpoint was really loaded.
+with plain torch: the proof that the checkpoint was really loaded. The real command runs
+where its own part is under test (the linear run, the run directory's files); the rest run
+in-process (``predict_in_process``, ``compose_predict``).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from conftest import EXPERIMENTS, read_manifest, run_cli
+from conftest import EXPERIMENTS, compose_predict, predict_in_process, read_manifest, run_cli
+from litpredict.errors import UserError
 from plain_torch import FORWARD, state_dict
 
 pytestmark = pytest.mark.slow
@@ -33,13 +38,11 @@ def test_predictions_match_the_checkpoint_state_dict(experiment, trained, tmp_pa
     if not ckpt.exists():  # step counts differ per experiment
         ckpt = sorted((trained[experiment] / "checkpoints").glob("epoch=0-*.ckpt"))[0]
     run_dir = tmp_path / "run"
-    run_cli(
-        "predict",
-        f"experiment={experiment}",
-        f"ckpt_path='{ckpt}'",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
-    )
+    overrides = [f"experiment={experiment}", f"ckpt_path='{ckpt}'", f"hydra.run.dir={run_dir}"]
+    if experiment == "linear_regression":  # the real command once; the others in-process
+        run_cli("predict", *overrides, cwd=tmp_path)
+    else:
+        predict_in_process(tmp_path, *overrides)
 
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "complete"
@@ -77,67 +80,68 @@ def test_run_dir_holds_outputs_log_and_no_stray_files(trained, tmp_path) -> None
     assert manifest["duration_s"] >= 0 and manifest["finished_at"]
 
 
-def test_two_runs_in_the_same_second_get_two_directories(trained, tmp_path) -> None:
-    import subprocess
-    import sys
+def test_two_runs_in_the_same_second_get_two_directories(trained, tmp_path, monkeypatch) -> None:
+    """With the clock frozen, only the unique id (``lp_uid``) tells two runs apart."""
+    import hydra.core.utils
+    from hydra.core.hydra_config import HydraConfig
 
+    from litpredict.job import Job
+    from litpredict.predict import predict
+
+    class SameSecond(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2024, 1, 2, 3, 4, 5)
+
+    monkeypatch.setattr(hydra.core.utils, "datetime", SameSecond)  # what ${now:} reads
+    monkeypatch.setenv("LITPREDICT_OUTPUTS", str(tmp_path / "outputs"))
     ckpt = trained["linear_regression"] / "checkpoints" / "last.ckpt"
-    command = [sys.executable, "-m", "litpredict.predict", f"ckpt_path='{ckpt}'"]
-    procs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL) for _ in range(2)]
-    assert [p.wait(timeout=300) for p in procs] == [0, 0]
-    runs = list((tmp_path / "outputs" / "predict").iterdir())
-    assert len(runs) == 2
+    runs, sweeps = [], []
+    for _ in range(2):
+        config = compose_predict(f"ckpt_path={ckpt}")
+        hydra_config = HydraConfig.get()
+        runs.append(Path(hydra_config.runtime.output_dir))
+        sweeps.append(hydra_config.sweep.dir)
+        assert predict(config, Job.from_hydra())["status"] == "complete"
+    assert all(r.name.startswith("2024-01-02_03-04-05") for r in runs)
+    assert runs[0] != runs[1] and sweeps[0] != sweeps[1]
+    assert sorted((tmp_path / "outputs" / "predict").iterdir()) == sorted(runs)
     assert all(read_manifest(r)["status"] == "complete" for r in runs)
 
 
 def test_checkpoint_hyperparameters_rebuild_the_model(tmp_path) -> None:
     """A checkpoint trained with hidden_size=16 predicts as such; contradicting it fails."""
+    from litpredict.job import Job
+    from litpredict.train import train
+
     train_dir = tmp_path / "train"
-    run_cli(
-        "train",
+    config = compose_predict(
         "experiment=sequence",
         "model.hidden_size=16",
         "trainer.max_epochs=1",
         "datamodule.n_train=256",
-        f"hydra.run.dir={train_dir}",
-        cwd=tmp_path,
+        run_dir=train_dir,
+        config_name="train",
     )
+    train(config, Job.from_hydra())
     ckpt = train_dir / "checkpoints" / "last.ckpt"
-    run_cli(
-        "predict",
-        "experiment=sequence",
-        f"ckpt_path='{ckpt}'",
-        f"hydra.run.dir={tmp_path / 'ok'}",
-        cwd=tmp_path,
+    ok = predict_in_process(
+        tmp_path, "experiment=sequence", f"ckpt_path='{ckpt}'", f"hydra.run.dir={tmp_path / 'ok'}"
     )
-    assert (
-        read_manifest(tmp_path / "ok")["config"]["model"]["hidden_size"] == 128
-    )  # config as given
-    bad = run_cli(
-        "predict",
-        "experiment=sequence",
-        "model.hidden_size=64",
-        f"ckpt_path='{ckpt}'",
-        f"hydra.run.dir={tmp_path / 'bad'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert bad.returncode != 0
-    assert "hidden_size: checkpoint=16 config=64" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    assert ok["config"]["model"]["hidden_size"] == 128  # config as given
+    with pytest.raises(UserError, match="hidden_size: checkpoint=16 config=64"):
+        predict_in_process(
+            tmp_path,
+            "experiment=sequence",
+            "model.hidden_size=64",
+            f"ckpt_path='{ckpt}'",
+            f"hydra.run.dir={tmp_path / 'bad'}",
+        )
     assert read_manifest(tmp_path / "bad")["status"] == "failed"
 
 
 def test_a_checkpoint_of_another_model_is_refused(trained, tmp_path) -> None:
     ckpt = trained["sequence"] / "checkpoints" / "last.ckpt"
-    result = run_cli(
-        "predict",
-        "model=linear",
-        f"ckpt_path='{ckpt}'",
-        f"hydra.run.dir={tmp_path / 'r'}",
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode != 0
-    assert "trained with litpredict.models.lstm.LSTMSequence" in result.stderr
-    assert read_manifest(tmp_path / "r")["status"] == "failed"
+    with pytest.raises(UserError, match=r"trained with litpredict\.models\.lstm\.LSTMSequence"):
+        predict_in_process(tmp_path, "model=linear", f"ckpt_path='{ckpt}'")
+    assert read_manifest(tmp_path / "run")["status"] == "failed"
