@@ -1,5 +1,9 @@
 """SIGTERM / SIGINT in the middle of a long prediction: never a complete-looking run;
-the same command again completes it; a complete run is never overwritten."""
+the same command again completes it; a complete run is never overwritten.
+
+The interrupted runs are real commands (signals are the CLI's part); reruns on one process
+run in-process (``predict_in_process``) unless the command's output is under test.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, read_manifest, run_cli
+from conftest import REPO, predict_in_process, read_manifest, run_cli
+from litpredict.errors import UserError
 
 pytestmark = pytest.mark.slow
 
@@ -61,12 +66,11 @@ def test_interrupted_run_is_marked_and_the_rerun_completes(trained, tmp_path, si
     assert manifest["status"] == "interrupted"
     assert not (run_dir / "predictions.npy").exists()  # nothing under a final name
 
-    run_cli(
-        "predict",
-        *[o for o in overrides if "batch_size" not in o],
-        "datamodule.batch_size=8192",
-        cwd=tmp_path,
-    )
+    again = [*[o for o in overrides if "batch_size" not in o], "datamodule.batch_size=8192"]
+    if trainer == "cpu":
+        predict_in_process(tmp_path, *again)
+    else:  # DDP ranks are started by the real command, not inside pytest
+        run_cli("predict", *again, cwd=tmp_path)
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "complete" and manifest["num_predictions"] == 400_000
     assert np.load(run_dir / "predictions.npy").shape == (400_000, 1)
@@ -76,7 +80,7 @@ def test_a_complete_run_is_never_overwritten(trained, tmp_path) -> None:
     ckpt = trained["linear_regression"] / "checkpoints" / "last.ckpt"
     run_dir = tmp_path / "run"
     overrides = [f"ckpt_path={ckpt}", f"hydra.run.dir={run_dir}"]
-    run_cli("predict", *overrides, cwd=tmp_path)
+    predict_in_process(tmp_path, *overrides)
     before = {
         p.name: p.stat().st_mtime_ns
         for p in run_dir.iterdir()
@@ -98,16 +102,10 @@ def test_a_complete_run_is_never_overwritten(trained, tmp_path) -> None:
 def test_a_complete_run_is_not_overwritten_by_another_checkpoint(trained, tmp_path) -> None:
     checkpoints = trained["linear_regression"] / "checkpoints"
     run_dir = tmp_path / "run"
-    run_cli(
-        "predict",
-        f"ckpt_path={checkpoints / 'last.ckpt'}",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
-    )
+    predict_in_process(tmp_path, f"ckpt_path={checkpoints / 'last.ckpt'}")
     predictions = (run_dir / "predictions.npy").read_bytes()
     other = f"ckpt_path={checkpoints / 'epoch=0-step=64.ckpt'}"
-    result = run_cli("predict", other, f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
-    assert result.returncode != 0
-    assert "complete run of another checkpoint" in result.stderr
+    with pytest.raises(UserError, match="complete run of another checkpoint"):
+        predict_in_process(tmp_path, other)
     assert (run_dir / "predictions.npy").read_bytes() == predictions
     assert read_manifest(run_dir)["status"] == "complete"

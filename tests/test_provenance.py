@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import xxhash
 
-from conftest import read_manifest, run_cli
+from conftest import predict_in_process
 from litpredict import hashing, provenance
 from litpredict.errors import UserError
 from litpredict.reproduce import input_changes
@@ -138,15 +138,13 @@ def test_predict_records_the_chosen_data_hash(trained, tmp_path) -> None:
         ("xxh3_128", xxhash.xxh3_128((tmp_path / "x.npy").read_bytes()).hexdigest()),
         ("sha256", hashlib.sha256((tmp_path / "x.npy").read_bytes()).hexdigest()),
     ):
-        run_dir = tmp_path / algorithm
-        run_cli(
-            "predict",
+        manifest = predict_in_process(
+            tmp_path,
             "datamodule=array_file",
             f"datamodule.path={tmp_path / 'x.npy'}",
             f"ckpt_path={ckpt}",
             f"data_hash={algorithm}",
-            f"hydra.run.dir={run_dir}",
-            cwd=tmp_path,
+            f"hydra.run.dir={tmp_path / algorithm}",
         )
-        [entry] = read_manifest(run_dir)["data"]
+        [entry] = manifest["data"]
         assert entry[algorithm] == expected

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, read_manifest, run_cli
+from conftest import REPO, predict_in_process, read_manifest, run_cli
+from litpredict.resolvers import job_dir_name
 
 pytestmark = pytest.mark.slow
 
@@ -29,20 +30,21 @@ def reproduce(run_dir, *args, cwd):
 
 
 @pytest.fixture
-def finished_run(trained, tmp_path):
-    """A complete run on a relative data path, with its own copy of the checkpoint."""
+def finished_run(trained, tmp_path, monkeypatch):
+    """A complete run on a relative data path, with its own copy of the checkpoint (made
+    in-process: the real command is the reproduce under test)."""
     ckpt = tmp_path / "model.ckpt"
     shutil.copy(trained["linear_regression"] / "checkpoints" / "epoch=0-step=64.ckpt", ckpt)
     np.save(tmp_path / "x.npy", np.random.default_rng(3).normal(size=(300, 10)).astype(np.float32))
     run_dir = tmp_path / "run"
-    run_cli(
-        "predict",
+    monkeypatch.chdir(tmp_path)
+    predict_in_process(
+        tmp_path,
         "datamodule=array_file",
         "datamodule.path=x.npy",  # relative to the run's working directory
         f"ckpt_path={ckpt}",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
     )
+    monkeypatch.undo()
     return run_dir, ckpt
 
 
@@ -78,20 +80,34 @@ def test_reproduce_refuses_an_incomplete_run(tmp_path) -> None:
     assert result.returncode == 2 and "holds no complete run" in result.stderr
 
 
+WRITERS = ("npy", "parquet", "csv", "pt")
+
+
 def test_the_same_config_gives_byte_identical_files_in_every_format(trained, tmp_path) -> None:
+    """A sweep of the real command, then the same jobs in this process: the same bytes."""
     ckpt = trained["sequence"] / "checkpoints" / "last.ckpt"
     digests = []
     for attempt in ("a", "b"):
         sweep = tmp_path / attempt
-        run_cli(
-            "predict",
-            "-m",
-            "experiment=sequence",
-            "writer=npy,parquet,csv,pt",
-            f"ckpt_path={ckpt}",
-            f"hydra.sweep.dir={sweep}",
-            cwd=tmp_path,
-        )
+        if attempt == "a":
+            run_cli(
+                "predict",
+                "-m",
+                "experiment=sequence",
+                f"writer={','.join(WRITERS)}",
+                f"ckpt_path={ckpt}",
+                f"hydra.sweep.dir={sweep}",
+                cwd=tmp_path,
+            )
+        else:
+            for num, writer in enumerate(WRITERS):
+                predict_in_process(
+                    tmp_path,
+                    "experiment=sequence",
+                    f"writer={writer}",
+                    f"ckpt_path={ckpt}",
+                    f"hydra.run.dir={sweep / job_dir_name(num, str(ckpt))}",
+                )
         digests.append(
             {
                 p.relative_to(sweep).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
