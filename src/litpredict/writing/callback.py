@@ -18,8 +18,9 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from litpredict.data.base import sample_ids_of
 from litpredict.errors import PredictionError
 from litpredict.writing.finalize import finalize
-from litpredict.writing.formats import FORMATS
-from litpredict.writing.outputs import batch_arrays, index_array
+from litpredict.writing.formats import FORMATS, TABLE_FORMATS, table_columns
+from litpredict.writing.ids import checked_ids
+from litpredict.writing.outputs import TARGET, batch_arrays, index_array
 from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
 
@@ -74,7 +75,9 @@ class PredictionWriter(BasePredictionWriter):
         dataset = loaders.dataset
         if trainer.is_global_zero:
             ids = sample_ids_of(dataset)
-            DatasetMeta(len(dataset), None if ids is None else list(ids)).write(self.shard_root)
+            if ids is not None:
+                ids = checked_ids(ids, len(dataset))
+            DatasetMeta(len(dataset), ids).write(self.shard_root)
         self._shard = ShardWriter(
             self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=len(dataset)
         )
@@ -95,6 +98,8 @@ class PredictionWriter(BasePredictionWriter):
                 "predict from a torch DataLoader over a map-style dataset",
             )
         self.kind, arrays = batch_arrays(prediction, batch, len(batch_indices))
+        if self._shard.rows == 0 and self.format in TABLE_FORMATS:  # refuse before predicting on
+            table_columns({k: a.shape[1:] for k, a in arrays.items() if k != TARGET})
         self._shard.append(index_array(batch_indices), arrays)
         if not drop_seen_batch_indices(trainer, batch_idx, dataloader_idx):
             warnings.warn(

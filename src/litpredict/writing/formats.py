@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from litpredict.errors import PredictionError
+
 TABLE_CHUNK_ROWS = 1 << 17
 
 # (staged file, final path relative to the run directory)
@@ -32,8 +34,8 @@ def _ids_file(ids: Sequence[str] | None, staging: Path) -> Staged:
     if ids is None:
         return []
     path = staging / "ids.txt"
-    with path.open("w", encoding="utf-8") as file:
-        for sample_id in ids:
+    with path.open("w", encoding="utf-8", newline="") as file:
+        for sample_id in ids:  # checked when recorded: no id holds a line break
             file.write(f"{sample_id}\n")
     return [(path, "ids.txt")]
 
@@ -62,9 +64,37 @@ def column_names(key: str, sample_shape: tuple[int, ...]) -> list[str]:
     return [f"{key}_" + "_".join(map(str, i)) for i in product(*map(range, sample_shape))]
 
 
+TABLE_FORMATS = ("parquet", "csv")
+TABLE_OWN_COLUMNS = ("index", "id")
+
+
+def table_columns(shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """The prediction columns of outputs of per-sample ``shapes``; refuses any collision.
+
+    ``a`` of width 2 becomes ``a_0``, ``a_1``: a key ``a_1`` beside it would name the
+    same column, as would a key ``index`` or ``id``; such outputs are refused rather
+    than one silently replacing another.
+    """
+    owners: dict[str, str] = {name: "the table's own column" for name in TABLE_OWN_COLUMNS}
+    names = []
+    for key, shape in shapes.items():
+        for name in column_names(key, tuple(shape)):
+            if name in owners:
+                raise PredictionError(
+                    f"output {key!r} would write column {name!r}, which is already "
+                    f"{owners[name]}: one would replace the other in the table",
+                    "rename the outputs so that no key looks like another's expanded column "
+                    "(key_0, key_1, ...), or use writer=npy",
+                )
+            owners[name] = f"a column of output {key!r}"
+            names.append(name)
+    return names
+
+
 def _table_chunks(arrays: dict[str, np.ndarray], ids: Sequence[str] | None):
     import pyarrow as pa
 
+    table_columns({key: array.shape[1:] for key, array in arrays.items()})
     n = len(next(iter(arrays.values())))
     for start in range(0, n, TABLE_CHUNK_ROWS):
         stop = min(n, start + TABLE_CHUNK_ROWS)

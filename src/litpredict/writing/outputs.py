@@ -12,6 +12,9 @@ from litpredict.errors import PredictionError
 
 TARGET = "__target__"  # the batch's labels, kept beside the outputs for metrics
 _KEY = re.compile(r"[A-Za-z0-9_.-]+")
+# A table's own columns, and the shard file of sample indices: never an output key.
+RESERVED_KEYS = ("index", "id", TARGET)
+MAX_KEY_LENGTH = 100  # a key names files (<key>.bin, predictions/<key>.npy) and columns
 
 
 def split_outputs(prediction: Any) -> tuple[str, dict[str, torch.Tensor]]:
@@ -25,14 +28,7 @@ def split_outputs(prediction: Any) -> tuple[str, dict[str, torch.Tensor]]:
     if isinstance(prediction, dict) and all(
         isinstance(t, torch.Tensor) for t in prediction.values()
     ):
-        bad = [
-            k for k in prediction if not isinstance(k, str) or not _KEY.fullmatch(k) or k == TARGET
-        ]
-        if bad:
-            raise PredictionError(
-                f"prediction keys {bad} cannot name files",
-                "use keys of letters, digits, '_', '.' and '-'",
-            )
+        _check_keys(list(prediction))
         return "dict", dict(prediction)
     raise PredictionError(
         f"predict_step returned {type(prediction).__name__}, not tensors",
@@ -40,9 +36,50 @@ def split_outputs(prediction: Any) -> tuple[str, dict[str, torch.Tensor]]:
     )
 
 
+def _check_keys(keys: list) -> None:
+    if not keys:
+        raise PredictionError(
+            "predict_step returned an empty dict: no outputs to write",
+            "return a tensor, a tuple of tensors or a dict of tensors with one row per sample",
+        )
+    bad = [k for k in keys if not isinstance(k, str) or not _KEY.fullmatch(k)]
+    if bad:
+        raise PredictionError(
+            f"prediction keys {bad} cannot name files",
+            "use keys of letters, digits, '_', '.' and '-'",
+        )
+    reserved = [k for k in keys if k in RESERVED_KEYS]
+    if reserved:
+        raise PredictionError(
+            f"prediction keys {reserved} are reserved: {list(RESERVED_KEYS)} name the "
+            "table's own columns and litpredict's files",
+            "rename those keys in predict_step (e.g. 'sample_index', 'label')",
+        )
+    long = [k for k in keys if len(k) > MAX_KEY_LENGTH]
+    if long:
+        raise PredictionError(
+            f"prediction key {long[0][:40]!r}... is {len(long[0])} characters long; "
+            f"keys name files, at most {MAX_KEY_LENGTH} characters",
+            f"use prediction keys of at most {MAX_KEY_LENGTH} characters",
+        )
+
+
 def batch_arrays(prediction: Any, batch: Any, size: int) -> tuple[str, dict[str, np.ndarray]]:
     """(kind, {key: array}) of one batch's outputs, plus its labels under :data:`TARGET`."""
     kind, outputs = split_outputs(prediction)
+    if not outputs:
+        raise PredictionError(
+            "predict_step returned an empty tuple: no outputs to write",
+            "return a tensor, a tuple of tensors or a dict of tensors with one row per sample",
+        )
+    zero_dim = [key for key, t in outputs.items() if t.ndim == 0]
+    if zero_dim:
+        raise PredictionError(
+            f"output {zero_dim[0]!r} is a 0-dim tensor (one number for the whole batch of "
+            f"{size} samples)",
+            "return one row per sample from predict_step: shape (batch_size, ...), e.g. "
+            "loss.reshape(1).expand(batch_size) or the per-sample values",
+        )
     arrays = {key: _numpy(t) for key, t in outputs.items()}
     labels = _labels(batch, size)
     if labels is not None:

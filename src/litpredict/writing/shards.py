@@ -1,7 +1,8 @@
 """The shard folder: each rank's rows appended batch by batch, read back as memory maps.
 
 ``<output_dir>/.shards`` holds ``dataset.json`` (the dataset's size, written by rank 0),
-``ids.txt`` when the dataset names its samples, and one folder per rank. A rank's
+``ids.json`` (a JSON list, so no character of an id can shift another) when the dataset
+names its samples, and one folder per rank. A rank's
 folder has one ``<key>.bin`` per output and, unless its rows are in dataset order,
 ``index.bin`` (int64 dataset indices), rows in the order they were predicted.
 ``meta.json`` is written when the shard is closed, so a shard without it is incomplete.
@@ -33,7 +34,7 @@ SHARDS = ".shards"
 META = "meta.json"
 INDEX = "index"
 DATASET_META = "dataset.json"
-IDS = "ids.txt"
+IDS = "ids.json"
 
 
 def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
@@ -53,7 +54,7 @@ class DatasetMeta:
 
     def write(self, root: Path) -> None:
         if self.ids is not None:
-            atomic_write(root / IDS, "".join(f"{i}\n" for i in self.ids))
+            atomic_write(root / IDS, json.dumps(self.ids))
         write_json(
             root / DATASET_META, {"num_samples": self.num_samples, "has_ids": self.ids is not None}
         )
@@ -64,7 +65,16 @@ class DatasetMeta:
         if not path.is_file():  # no rank ran a batch: rank 0 writes it when it starts predicting
             raise PredictionError("no predictions were written", "check the predict dataloader")
         meta = json.loads(path.read_text())
-        ids = (root / IDS).read_text().splitlines() if meta["has_ids"] else None
+        ids = json.loads((root / IDS).read_text(encoding="utf-8")) if meta["has_ids"] else None
+        if meta["num_samples"] < 1:
+            raise PredictionError(
+                "the predict dataset has 0 samples", "point the datamodule at data with samples"
+            )
+        if ids is not None and len(ids) != meta["num_samples"]:
+            raise PredictionError(
+                f"{len(ids)} sample ids were recorded for {meta['num_samples']} samples",
+                "give the dataset's sample_ids one id per sample, and re-run",
+            )
         return cls(meta["num_samples"], ids)
 
 
