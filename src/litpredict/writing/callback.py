@@ -17,6 +17,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from litpredict.data.base import sample_ids_of
 from litpredict.errors import PredictionError
+from litpredict.writing.disk import write_errors
 from litpredict.writing.finalize import finalize
 from litpredict.writing.formats import FORMATS, TABLE_FORMATS, table_columns
 from litpredict.writing.ids import checked_ids
@@ -60,7 +61,8 @@ class PredictionWriter(BasePredictionWriter):
         # Runs on every rank, also on ranks that get no samples: the barrier is safe here.
         if trainer.is_global_zero:
             shutil.rmtree(self.shard_root, ignore_errors=True)
-            self.shard_root.mkdir(parents=True)
+            with write_errors("the shard folder", self.shard_root.parent):
+                self.shard_root.mkdir(parents=True)
         trainer.strategy.barrier("litpredict-shards-cleared")
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -77,10 +79,12 @@ class PredictionWriter(BasePredictionWriter):
             ids = sample_ids_of(dataset)
             if ids is not None:
                 ids = checked_ids(ids, len(dataset))
-            DatasetMeta(len(dataset), ids).write(self.shard_root)
-        self._shard = ShardWriter(
-            self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=len(dataset)
-        )
+            with write_errors("the sample ids", self.shard_root):
+                DatasetMeta(len(dataset), ids).write(self.shard_root)
+        with write_errors("a prediction shard", self.shard_root):
+            self._shard = ShardWriter(
+                self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=len(dataset)
+            )
 
     def write_on_batch_end(
         self,
@@ -100,7 +104,8 @@ class PredictionWriter(BasePredictionWriter):
         self.kind, arrays = batch_arrays(prediction, batch, len(batch_indices))
         if self._shard.rows == 0 and self.format in TABLE_FORMATS:  # refuse before predicting on
             table_columns({k: a.shape[1:] for k, a in arrays.items() if k != TARGET})
-        self._shard.append(index_array(batch_indices), arrays)
+        with write_errors("a prediction shard", self.shard_root):
+            self._shard.append(index_array(batch_indices), arrays)
         if not drop_seen_batch_indices(trainer, batch_idx, dataloader_idx):
             warnings.warn(
                 "litpredict could not drop Lightning's record of written batch indices "
@@ -111,7 +116,8 @@ class PredictionWriter(BasePredictionWriter):
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # A rank without samples skips the predict loop and never gets here: its missing
         # shard is simply empty. So no collective calls in these hooks.
-        self._shard.close(self.kind)
+        with write_errors("a prediction shard", self.shard_root):
+            self._shard.close(self.kind)
 
     def finalize(self) -> dict[str, Any]:
         """Merge the shards on disk into final files: ``{"outputs", "metrics", ...}``.

@@ -13,6 +13,7 @@ from typing import Any
 
 from litpredict.hashing import sha256_file
 from litpredict.metrics import label_metrics
+from litpredict.writing.disk import write_errors
 from litpredict.writing.formats import FORMATS, publish
 from litpredict.writing.merge import merge_shards
 from litpredict.writing.outputs import TARGET
@@ -24,28 +25,32 @@ STAGING = ".staging"
 def finalize(output_dir: Path, format: str) -> dict[str, Any]:
     """Merge ``output_dir``'s shards into ``format`` files; ``{"outputs", "metrics", ...}``.
 
-    Call on global rank 0 once every rank has closed its shard. Files are staged, then
-    each is renamed into place; the shards and the staging folder are removed after.
+    Call on global rank 0 once every rank has closed its shard. Files are staged and
+    hashed, then renamed into place with interrupts held back, so either all of them
+    have their final names or none; the shards and the staging folder are removed after.
     """
     root = output_dir / SHARDS
     dataset = DatasetMeta.read(root)
     staging = output_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
-    merged = merge_shards(read_shards(root), dataset.num_samples, staging)
-    targets = merged.arrays.pop(TARGET, None)
-    metrics = label_metrics(merged.arrays, merged.kind, targets)
-    staged = FORMATS[format](merged.arrays, merged.kind, dataset.ids, staging)
+    with write_errors("the predictions", output_dir):
+        merged = merge_shards(read_shards(root), dataset.num_samples, staging)
+        targets = merged.arrays.pop(TARGET, None)
+        metrics = label_metrics(merged.arrays, merged.kind, targets)
+        staged = FORMATS[format](merged.arrays, merged.kind, dataset.ids, staging)
     known = merged.sha256
-    del merged, targets  # unmap the staged arrays before their files move
-    outputs = []
-    for (source, _), path in zip(staged, publish(staged, output_dir), strict=True):
-        outputs.append(
-            {
-                "path": str(path.relative_to(output_dir)),
-                "sha256": known.get(source) or sha256_file(path),
-                "bytes": path.stat().st_size,
-            }
-        )
+    del merged, targets  # unmap the staged arrays before their files are hashed and moved
+    # Hashed under their staging names: once a file has its final name, nothing is left
+    # to do but write the manifest.
+    outputs = [
+        {
+            "path": relative,
+            "sha256": known.get(source) or sha256_file(source),
+            "bytes": source.stat().st_size,
+        }
+        for source, relative in staged
+    ]
+    publish(staged, output_dir)
     shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
     return {"outputs": outputs, "metrics": metrics, "num_predictions": dataset.num_samples}

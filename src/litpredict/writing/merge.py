@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from litpredict.errors import PredictionError
-from litpredict.writing.shards import Shard
+from litpredict.writing.shards import Shard, npy_header
 
 CHUNK_ROWS = 1 << 18
 
@@ -70,6 +70,22 @@ def _whole_npy_shard(shards: list[Shard], num_samples: int) -> Shard | None:
     return None
 
 
+def _preallocated_npy(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.memmap:
+    """A writable memory map of a new ``.npy`` whose blocks are reserved on disk first.
+
+    ``open_memmap`` makes a sparse file: on a full disk, writing through the map kills
+    the process with SIGBUS. Reserving the blocks makes a full disk an ``OSError`` here.
+    """
+    header = npy_header(dtype, shape)
+    size = len(header) + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    with open(path, "wb") as file:
+        file.write(header)
+        file.flush()
+        if size > len(header):
+            os.posix_fallocate(file.fileno(), 0, size)
+    return np.lib.format.open_memmap(path, "r+")
+
+
 def _scatter(shards: list[Shard], num_samples: int, layout: Layout, staging: Path) -> None:
     """Write each shard's rows at their dataset index.
 
@@ -77,7 +93,7 @@ def _scatter(shards: list[Shard], num_samples: int, layout: Layout, staging: Pat
     out; a count of distinct indices below ``num_samples`` is an error.
     """
     merged = {
-        key: np.lib.format.open_memmap(staging / f"{key}.npy", "w+", dtype, (num_samples, *shape))
+        key: _preallocated_npy(staging / f"{key}.npy", dtype, (num_samples, *shape))
         for key, (dtype, shape) in layout.items()
     }
     seen = np.zeros(num_samples, dtype=bool)
