@@ -1,0 +1,66 @@
+"""What ``--only`` chooses from: each section runs, then hands the report its part.
+
+A new section (e.g. a sweep benchmark) is a function ``(Options) -> SectionResult`` and one
+``Section`` in :func:`sections`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import report
+from bench.startup import bench_startup
+from bench.workloads import Workload, bench_workload, workloads
+
+
+@dataclass(frozen=True)
+class Options:
+    workdir: Path
+    quick: bool
+    repeats: int | None = None  # runs per size and approach; None: each workload's own
+
+
+@dataclass
+class SectionResult:
+    table: list[str]  # markdown lines, title included
+    targets: list[report.Target] = field(default_factory=list)
+    data: dict = field(default_factory=dict)  # for --out FILE.json; lists are concatenated
+    noisy_runs: int = 0
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    run: Callable[[Options], SectionResult]
+
+
+def workload_section(load: Workload) -> Section:
+    def run(options: Options) -> SectionResult:
+        load.repeats = options.repeats or load.repeats
+        rows = bench_workload(load, options.workdir, options.quick)
+        return SectionResult(
+            table=report.workload_table(load.name, rows),
+            targets=report.workload_targets(load.name, rows),
+            data={"rows": report.row_data(rows)},
+            noisy_runs=sum(r.noisy_runs for r in rows),
+        )
+
+    return Section(load.name, run)
+
+
+def startup_section(options: Options) -> SectionResult:
+    startup = bench_startup(options.workdir, repeats=1 if options.quick else 3)
+    return SectionResult(
+        table=report.startup_table(startup),
+        targets=report.startup_targets(startup),
+        data={"startup": startup},
+    )
+
+
+def sections(quick: bool) -> dict[str, Section]:
+    """The sections a run (``--quick`` or not) can hold, in their default order."""
+    found = [workload_section(load) for load in workloads(quick).values()]
+    found.append(Section("startup", startup_section))
+    return {section.name: section for section in found}
