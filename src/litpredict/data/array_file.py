@@ -34,8 +34,8 @@ def read_npy(path: Path) -> np.ndarray:
         ) from err
 
 
-def read_table(path: Path, columns: Sequence[str] | None) -> dict[str, np.ndarray]:
-    """Columns of a CSV or Parquet table as numpy arrays."""
+def read_table(path: Path, columns: Sequence[str] | None) -> dict:
+    """Columns of a CSV or Parquet table (pyarrow arrays), by their one and only name."""
     import pyarrow.csv
     import pyarrow.parquet
 
@@ -49,13 +49,54 @@ def read_table(path: Path, columns: Sequence[str] | None) -> dict[str, np.ndarra
         raise DataError(
             f"cannot read the table {str(path)!r}: {err}", "check the file format"
         ) from err
-    missing = [c for c in columns or [] if c not in table.column_names]
+    names = table.column_names
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise DataError(
+            f"the table {str(path)!r} has more than one column named {repeated}",
+            "give every column of the header its own name",
+        )
+    missing = [c for c in columns or [] if c not in names]
     if missing:
         raise DataError(
-            f"columns {missing} are not in {str(path)!r} (it has {table.column_names})",
+            f"columns {missing} are not in {str(path)!r} (it has {names})",
             "fix datamodule.feature_columns / datamodule.target_columns",
         )
-    return {name: table.column(name).to_numpy() for name in table.column_names}
+    return {name: table.column(name) for name in names}
+
+
+def numeric_columns(path: Path, table: dict, names: Sequence[str]) -> list[np.ndarray]:
+    """``names`` of ``table`` as numpy arrays; a non-numeric or empty cell is an error."""
+    import pyarrow as pa
+
+    arrays = []
+    for name in names:
+        column = table[name]
+        kind = column.type
+        if not (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+        ):
+            what = "only empty cells" if pa.types.is_null(kind) else f"values of type {kind}"
+            raise DataError(
+                f"column {name!r} of {str(path)!r} holds {what}, not numbers",
+                "pick numeric columns with datamodule.feature_columns=[...] "
+                "(and datamodule.target_columns=[...]), or convert that column to numbers",
+            )
+        if column.null_count:
+            first = _first_null(column)
+            raise DataError(
+                f"column {name!r} of {str(path)!r} has {column.null_count} empty cells "
+                f"(the first in data row {first}, counting from 0); they would be NaN features",
+                "fill the empty cells or drop those rows",
+            )
+        arrays.append(column.to_numpy())
+    return arrays
+
+
+def _first_null(column) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.index(pc.is_null(column), True).as_py())
 
 
 class ArrayFileDataModule(ArrayDataModule):
@@ -103,9 +144,9 @@ class ArrayFileDataModule(ArrayDataModule):
             columns = read_table(path, wanted)
             target_names = self.target_columns or []
             names = self.feature_columns or [c for c in columns if c not in target_names]
-            features = np.stack([columns[c] for c in names], axis=1).astype(np.float32)
+            features = np.stack(numeric_columns(path, columns, names), axis=1).astype(np.float32)
             if target_names:
-                targets = np.stack([columns[c] for c in target_names], axis=1)
+                targets = np.stack(numeric_columns(path, columns, target_names), axis=1)
         if self.target_path:
             targets = read_npy(_existing(self.target_path, "the target file"))
         return features, targets

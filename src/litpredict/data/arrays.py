@@ -26,7 +26,14 @@ def _as_index(indices: Sequence[int]) -> slice | np.ndarray:
 
 
 def _tensor(rows: np.ndarray, copy: bool) -> torch.Tensor:
-    """A writable tensor of ``rows``; ``copy`` for views into the dataset (memory maps)."""
+    """A writable tensor of ``rows``; ``copy`` for views into the dataset (memory maps).
+
+    Big-endian files (``>f4`` from another machine) are converted to native byte order:
+    torch only holds native arrays.
+    """
+    if not rows.dtype.isnative:
+        rows = rows.astype(rows.dtype.newbyteorder("="))
+        copy = False
     if rows.dtype == np.float64:
         return torch.from_numpy(rows.astype(np.float32))
     return torch.from_numpy(np.array(rows, copy=True) if copy else np.ascontiguousarray(rows))

@@ -8,9 +8,45 @@ import torch
 from torch.utils.data import Dataset, random_split
 
 from litpredict.data.base import ArrayDataModule
-from litpredict.errors import DataError
+from litpredict.errors import FIX_PREFIX, DataError
+from litpredict.writing.ids import unwritable_id_reason
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+class ImageError(DataError):
+    """An image that cannot be read, named by path; it survives a DataLoader worker.
+
+    torch re-raises a worker's exception in the main process as ``cls(message=text)``,
+    ``text`` holding the worker's traceback: the problem and fix are read back from it.
+    """
+
+    def __init__(
+        self, problem: str = "", fix: str | None = None, *, message: str | None = None
+    ) -> None:
+        if message is not None:
+            name = f"{type(self).__module__}.{type(self).__qualname__}: "
+            carried = message.rsplit(name, 1)[-1].strip()
+            problem, _, fix = carried.partition(FIX_PREFIX)
+            problem, fix = problem.strip(), fix.strip() or None
+        super().__init__(problem, fix)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Regular files with an image suffix under ``folder`` (a FIFO or device would block)."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in EXTENSIONS or not path.is_file():
+            continue
+        reason = unwritable_id_reason(str(path))
+        if reason is not None:
+            raise DataError(
+                f"the image {str(path)!a} has a name that {reason}; its id (the path) "
+                "cannot be written as one line of ids.txt",
+                "rename the file to a name of printable UTF-8 characters",
+            )
+        found.append(path)
+    return found
 
 
 class ImageFolderDataset(Dataset):
@@ -31,8 +67,7 @@ class ImageFolderDataset(Dataset):
         self.samples = [
             (path, label)
             for label, name in enumerate(self.classes)
-            for path in sorted((self.root / name).rglob("*"))
-            if path.suffix.lower() in EXTENSIONS
+            for path in _image_files(self.root / name)
         ]
         self.image_size = image_size
         self.sample_ids = [str(path) for path, _ in self.samples]
@@ -45,8 +80,14 @@ class ImageFolderDataset(Dataset):
         from torchvision.transforms.functional import pil_to_tensor, resize
 
         path, label = self.samples[index]
-        with Image.open(path) as image:
-            pixels = pil_to_tensor(image.convert("RGB"))
+        try:
+            with Image.open(path) as image:
+                pixels = pil_to_tensor(image.convert("RGB"))
+        except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for a bad file
+            raise ImageError(
+                f"cannot read the image {str(path)!r}: {error}",
+                "replace or remove that file (it is unreadable, or not a valid image)",
+            ) from error
         if self.image_size is not None and pixels.shape[1:] != (self.image_size, self.image_size):
             pixels = resize(pixels, [self.image_size, self.image_size], antialias=True)
         return pixels.float().div_(255.0), label
