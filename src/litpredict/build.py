@@ -8,7 +8,6 @@ checkpoint's weights, loaded strictly.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -19,13 +18,47 @@ from omegaconf import DictConfig, OmegaConf
 
 from litpredict.checkpoints import trained_model_target
 from litpredict.errors import CheckpointError, first_line
+from litpredict.lightning_api import (
+    PYTORCH_LIGHTNING,
+    LightningAPI,
+    api,
+    api_of,
+    is_lightning_module,
+)
+from litpredict.targets import check_targets
 
 
 def datamodule(cfg: DictConfig):
+    check_targets(cfg.datamodule, "datamodule", "LightningDataModule")
     return instantiate(cfg.datamodule, _convert_="all")
 
 
-def trainer(cfg: DictConfig, callbacks: Sequence[Any] = ()):
+def lightning(cfg: DictConfig) -> LightningAPI:
+    """The run's Lightning package: the one ``model._target_`` derives from.
+
+    Every object below that goes to the Trainer (the Trainer too) is built from it, so a
+    ``lightning`` model never meets a ``pytorch_lightning`` Trainer or callback.
+    """
+    target = cfg.get("model", {}).get("_target_")
+    return api_of(model_class(target)) if target else api(PYTORCH_LIGHTNING)
+
+
+def in_package(node: Any, lightning: LightningAPI) -> Any:
+    """A copy of config ``node`` with every ``_target_`` in it as ``lightning`` spells it."""
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=True)
+    if isinstance(node, dict):
+        return {
+            k: lightning.target(v) if k == "_target_" else in_package(v, lightning)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [in_package(v, lightning) for v in node]
+    return node
+
+
+def trainer(cfg: DictConfig, callbacks: Sequence[Any] = (), lightning: LightningAPI | None = None):
+    lightning = lightning or api(PYTORCH_LIGHTNING)
     if cfg.trainer.get("strategy") == "ddp_spawn" and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
         from litpredict.errors import UserError
 
@@ -34,23 +67,33 @@ def trainer(cfg: DictConfig, callbacks: Sequence[Any] = ()):
             "devices x tasks processes",
             "on SLURM (srun starts one task per GPU) pass trainer.strategy=ddp",
         )
-    from litpredict.distributed import DestroyProcessGroupAtExit
+    from litpredict.distributed import DestroyProcessGroupAtExit, SharedRunDirCheck
 
-    callbacks = [*callbacks, DestroyProcessGroupAtExit()]
-    return instantiate(cfg.trainer, callbacks=callbacks, _convert_="all")
+    own = [lightning.counterpart(c)() for c in (DestroyProcessGroupAtExit, SharedRunDirCheck)]
+    check_targets(cfg.trainer, "trainer", "Trainer")
+    return instantiate(
+        in_package(cfg.trainer, lightning), callbacks=[*callbacks, *own], _convert_="all"
+    )
 
 
-def writer(cfg: DictConfig, run_dir: Path):
-    return instantiate(cfg.writer, output_dir=str(run_dir))
+def writer(cfg: DictConfig, run_dir: Path, lightning: LightningAPI | None = None):
+    check_targets(cfg.writer, "writer", "PredictionWriter")
+    node = in_package(cfg.writer, lightning or api(PYTORCH_LIGHTNING))
+    return instantiate(node, output_dir=str(run_dir))
 
 
-def training_callbacks(cfg: DictConfig) -> list[Any]:
-    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+def training_callbacks(cfg: DictConfig, lightning: LightningAPI | None = None) -> list[Any]:
+    chosen = {k: c for k, c in (cfg.get("callbacks") or {}).items() if c is not None}
+    for key, callback in chosen.items():
+        check_targets(callback, f"callbacks.{key}", "Callback")
+    lightning = lightning or api(PYTORCH_LIGHTNING)
+    return [instantiate(in_package(c, lightning)) for c in chosen.values()]
 
 
 def training_model(cfg: DictConfig):
     """A fresh model from config (for train.py); refuses anything but a LightningModule."""
     model_class(cfg.model._target_)
+    check_targets(cfg.model, "model", "LightningModule")
     return instantiate(cfg.model, _convert_="all")
 
 
@@ -61,9 +104,13 @@ def predicting_model(cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: I
     minutes up front, so it pays only on long runs; ``true`` or a mode such as
     ``max-autotune``. Lightning unwraps the compiled module and predicts with it.
     """
-    cls, arguments = model_arguments(cfg.model, checkpoint, explicit)
+    from litpredict.model_arguments import group_defaults
+    from litpredict.predict_inputs import predict_from_inputs
+
+    cls, arguments = model_arguments(cfg.model, checkpoint, explicit, group_defaults("model"))
     model = cls(**arguments)
     load_weights(model, checkpoint)
+    predict_from_inputs(model)
     return compiled(model.eval(), cfg.get("compile", False))
 
 
@@ -78,7 +125,6 @@ def compiled(model: Any, mode: bool | str | None) -> Any:
 
 def model_class(target: str) -> type:
     """Import ``target`` and accept it only if it is a LightningModule subclass."""
-    import pytorch_lightning as pl
     from hydra.utils import get_object
 
     try:
@@ -88,26 +134,29 @@ def model_class(target: str) -> type:
             f"cannot import the model class {target!r}: {first_line(err)}",
             "set model._target_ to an importable LightningModule, e.g. pkg.module.Class",
         ) from None
-    if not (inspect.isclass(cls) and issubclass(cls, pl.LightningModule)):
+    if not is_lightning_module(cls):
         raise CheckpointError(
-            f"{target!r} is not a pytorch_lightning.LightningModule subclass; refusing to call it",
+            f"{target!r} is not a pytorch_lightning.LightningModule (nor lightning) subclass; "
+            "refusing to call it",
             "set model._target_ to your LightningModule class",
         )
     return cls
 
 
 def model_arguments(
-    model_cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: Iterable[str] = ()
+    model_cfg: DictConfig,
+    checkpoint: Mapping[str, Any],
+    explicit: Iterable[str] = (),
+    group_defaults: Mapping[str, Any] | None = None,
 ) -> tuple[type, dict[str, Any]]:
-    """The model class and its init arguments for this checkpoint.
+    """The model class and its init arguments for this checkpoint (see model_arguments.py).
 
-    The checkpoint's saved hyperparameters win over the config group's defaults, so
-    a checkpoint trained with other settings rebuilds as it was trained. A value the
-    user set explicitly (on the command line) that contradicts the checkpoint is an
-    error naming the keys: silently predicting with a different model is worse.
+    The class must be the one the checkpoint was trained with (litpredict's own entry),
+    or a subclass of it.
     """
-    config = OmegaConf.to_container(model_cfg, resolve=True)
-    target = config.pop("_target_", None)
+    from litpredict.model_arguments import init_arguments
+
+    target = model_cfg.get("_target_")
     if not target:
         raise CheckpointError(
             "the model config has no _target_", "pick model=linear|cnn|lstm or set model._target_"
@@ -119,21 +168,7 @@ def model_arguments(
             f"the checkpoint was trained with {trained}, but the config builds {target}",
             "choose the model the checkpoint belongs to (model=... or experiment=...)",
         )
-    saved = dict(checkpoint.get("hyper_parameters") or {})
-    for key in ("_target_", "_class_path", "_instantiator"):
-        saved.pop(key, None)
-    explicit = set(explicit)
-    differing = sorted(k for k in saved if k in config and k in explicit and config[k] != saved[k])
-    if differing:
-        detail = ", ".join(f"{k}: checkpoint={saved[k]!r} config={config[k]!r}" for k in differing)
-        raise CheckpointError(
-            f"the checkpoint's hyperparameters disagree with the config ({detail})",
-            "drop those model.* overrides to use the checkpoint's values",
-        )
-    config = _accepted(cls, config, keep=explicit)
-    arguments = {**config, **saved}
-    _check_signature(cls, arguments, saved)
-    return cls, arguments
+    return cls, init_arguments(cls, model_cfg, checkpoint, explicit, group_defaults)
 
 
 def _is_same_or_base(trained: str, cls: type) -> bool:
@@ -147,31 +182,6 @@ def _is_same_or_base(trained: str, cls: type) -> bool:
         c.__qualname__ == name and (c.__module__ == module or c.__module__.startswith(f"{module}."))
         for c in cls.__mro__
     )
-
-
-def _accepted(cls: type, config: dict[str, Any], keep: set[str]) -> dict[str, Any]:
-    """Drop config-group defaults the class does not take (``model._target_`` was replaced).
-
-    Keys set on the command line are kept, so a typo there is still an error.
-    """
-    parameters = inspect.signature(cls.__init__).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return config
-    return {k: v for k, v in config.items() if k in parameters or k in keep}
-
-
-def _check_signature(cls: type, arguments: dict[str, Any], saved: Mapping[str, Any]) -> None:
-    parameters = inspect.signature(cls.__init__).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return
-    unknown = sorted(k for k in arguments if k not in parameters)
-    if unknown:
-        source = "checkpoint's hyperparameters" if set(unknown) & set(saved) else "command line"
-        raise CheckpointError(
-            f"{cls.__qualname__} takes no arguments {unknown} (from the {source}): "
-            "is this a checkpoint of another model?",
-            "choose the model the checkpoint belongs to (model=... or experiment=...)",
-        )
 
 
 def load_weights(model: Any, checkpoint: Mapping[str, Any]) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from pytorch_lightning.callbacks import Callback
 
+from litpredict import lightning_api
+
 # Where a launcher puts a process's global rank: torchrun and Lightning's ddp launcher, srun.
 RANK_VARIABLES = ("RANK", "SLURM_PROCID")
 
@@ -44,7 +46,7 @@ def destroy_process_group() -> None:
         dist.destroy_process_group()
 
 
-class DestroyProcessGroupAtExit(Callback):
+class DestroyProcessGroupAtExitMixin:
     """Destroys a gloo process group at interpreter exit, as Lightning does for NCCL.
 
     Why: a gloo worker thread drops its last reference to a finished collective (the
@@ -65,3 +67,124 @@ class DestroyProcessGroupAtExit(Callback):
         if dist.get_backend() != "nccl":  # Lightning registers its own for NCCL
             atexit.unregister(destroy_process_group)  # once a process, however many runs
             atexit.register(destroy_process_group)
+
+
+# --- One run directory per launch -------------------------------------------------------
+# Each rank of a torchrun, srun or RANK/WORLD_SIZE launch is its own Hydra app and resolves
+# the default run directory itself; ``${now:}`` and a random id differ per process. The
+# name is therefore agreed: from the launcher's identity where it has one (an srun step),
+# else rank 0 decides and tells the others through a TCPStore at MASTER_ADDR:MASTER_PORT
+# (torchrun's agent hosts one; for a bare RANK/WORLD_SIZE launch rank 0 hosts it briefly).
+
+STORE_TIMEOUT_S = 300  # how long a rank waits for rank 0's name (rank 0 may start late)
+_agreements = 0  # a process composing several runs (tests) agrees on each one in turn
+
+
+def launch_run_name(local_name: str) -> str:
+    """The default run directory's name: ``local_name`` outside a multi-rank launch.
+
+    Under srun (a step of several tasks) ``slurm-<job id>.<step id>``, the same in every
+    task; under torchrun or a RANK/WORLD_SIZE launch, rank 0's ``local_name``.
+    """
+    env = os.environ
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        return _from_rank_zero(local_name, host=False)
+    if (
+        _int_env("SLURM_STEP_NUM_TASKS") > 1
+        and env.get("SLURM_STEP_ID")
+        and env.get("SLURM_JOB_ID")
+    ):
+        return f"slurm-{env['SLURM_JOB_ID']}.{env['SLURM_STEP_ID']}"
+    if _int_env("WORLD_SIZE") > 1 and env.get("RANK") and env.get("MASTER_PORT"):
+        return _from_rank_zero(local_name, host=True)
+    return local_name
+
+
+def _int_env(name: str) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else 0
+
+
+def _from_rank_zero(local_name: str, host: bool) -> str:
+    """Rank 0 publishes ``local_name`` in the launch's TCPStore; every rank returns it.
+
+    ``host``: no agent runs a store, so rank 0 serves one on MASTER_PORT until every rank
+    has read the name, then closes it (Lightning binds the port again for the process group
+    seconds later, after the model is built).
+    """
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    global _agreements
+    _agreements += 1
+    env = os.environ
+    rank, world_size = int(env["RANK"]), int(env["WORLD_SIZE"])
+    key = f"litpredict/run_name/{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/{_agreements}"
+    store = TCPStore(
+        env.get("MASTER_ADDR", "127.0.0.1"),
+        int(env["MASTER_PORT"]),
+        is_master=host and rank == 0,
+        timeout=timedelta(seconds=STORE_TIMEOUT_S),
+        wait_for_workers=False,
+    )
+    if rank == 0:
+        store.set(key, local_name)
+        name = local_name
+    else:
+        name = store.get(key).decode()
+    if host:
+        if rank == 0:
+            store.wait([f"{key}/read/{r}" for r in range(1, world_size)])
+        else:
+            store.set(f"{key}/read/{rank}", "1")
+    del store
+    return name
+
+
+class SharedRunDirCheck(Callback):
+    """Stops a multi-node run whose run directory not every rank sees, before predicting.
+
+    Why: rank 0 merges the shards it finds; on a node-local directory it would find only
+    its own and fail late (samples with no prediction) or, worse, merge half. Every rank
+    writes a marker, then each checks it sees all of them; the verdict is collective, so
+    every rank stops with the same message.
+    """
+
+    MARKERS = ".litpredict-ranks"
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        from pathlib import Path
+
+        world_size = int(getattr(trainer, "world_size", 1))
+        if world_size < 2:
+            return
+        markers = Path(trainer.default_root_dir) / self.MARKERS
+        markers.mkdir(parents=True, exist_ok=True)
+        (markers / str(trainer.global_rank)).write_text(os.uname().nodename)
+        trainer.strategy.barrier("litpredict-rank-markers")
+        seen = all((markers / str(r)).exists() for r in range(world_size))
+        shared = trainer.strategy.reduce_boolean_decision(seen, all=True)
+        trainer.strategy.barrier("litpredict-rank-markers-read")
+        if trainer.global_rank == 0:
+            for marker in markers.glob("*"):
+                marker.unlink(missing_ok=True)
+            markers.rmdir()
+        if not shared:
+            from litpredict.errors import UserError
+
+            raise UserError(
+                f"the run directory {Path(trainer.default_root_dir).resolve()} is not the "
+                f"same directory for all {world_size} ranks (a rank does not see the others' "
+                "files): its predictions could not be merged",
+                "put the outputs on a filesystem every node mounts at the same path "
+                "(LITPREDICT_OUTPUTS=/shared/dir or hydra.run.dir=/shared/dir)",
+            )
+
+
+class DestroyProcessGroupAtExit(DestroyProcessGroupAtExitMixin, Callback):
+    __doc__ = DestroyProcessGroupAtExitMixin.__doc__
+
+
+# LightningDestroyProcessGroupAtExit: the same as a lightning.pytorch Callback.
+__getattr__ = lightning_api.twins(__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import sys
@@ -18,6 +19,42 @@ def job_dir_name(num: int | str, ckpt_path: str | None) -> str:
     return f"{num}_{stem}"
 
 
+def run_name(local_name: str) -> str:
+    """``<local_name>_<unique id>``, agreed by every rank of a torchrun/srun/RANK launch.
+
+    ``local_name`` is this process's ``${now:...}``; in a multi-rank launch the ranks' names
+    differ, so rank 0's (or the srun step's identity) is used (litpredict.distributed).
+    """
+    name = f"{local_name}_{secrets.token_hex(3)}"
+    if not multi_rank_launch():
+        return name
+    from litpredict.distributed import launch_run_name  # imports torch: only when needed
+
+    return launch_run_name(name)
+
+
+def multi_rank_launch() -> bool:
+    variables = ("TORCHELASTIC_USE_AGENT_STORE", "SLURM_STEP_NUM_TASKS", "WORLD_SIZE")
+    return any(os.environ.get(v, "1").strip() not in ("", "1") for v in variables)
+
+
+def hydra_subdir() -> str | None:
+    """``.hydra`` for rank 0 (or a single process); ``None`` (not written) for other ranks."""
+    for variable in ("RANK", "SLURM_PROCID"):  # distributed.RANK_VARIABLES, without torch
+        value = os.environ.get(variable, "").strip()
+        if value.isdigit():
+            return ".hydra" if int(value) == 0 else None
+    return ".hydra"
+
+
+def gpus_per_node(accelerator: str | None, devices: int | str | None) -> int | str | None:
+    """What a SLURM job requests as GPUs: ``devices`` for a GPU trainer, else none.
+
+    A CPU-only partition rejects any gres request ("Invalid generic resource").
+    """
+    return devices if str(accelerator).lower() in ("gpu", "cuda") else None
+
+
 def register() -> None:
     # Cached, so the run and sweep directories resolve once per run (Hydra copies the
     # cache into every job of a sweep), yet two runs started in the same second differ.
@@ -26,6 +63,9 @@ def register() -> None:
     )
     OmegaConf.register_new_resolver("lp_isatty", lambda: sys.stderr.isatty(), replace=True)
     OmegaConf.register_new_resolver("lp_job_dir", job_dir_name, replace=True)
+    OmegaConf.register_new_resolver("lp_run_name", run_name, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("lp_hydra_subdir", hydra_subdir, replace=True)
+    OmegaConf.register_new_resolver("lp_gpus_per_node", gpus_per_node, replace=True)
 
 
 register()
