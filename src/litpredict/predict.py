@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 
 
 def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
-    import pytorch_lightning as pl
-
     from litpredict import build, provenance
     from litpredict.checkpoints import checkpoint_path, read_checkpoint
     from litpredict.data.base import input_files_of
@@ -39,7 +37,8 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
     manifest = _started_manifest(cfg, job, ckpt_file)
     try:
         with interrupts_raise():
-            pl.seed_everything(cfg.seed, verbose=False)
+            lightning = build.lightning(cfg)  # the model's package: Trainer, callbacks, seeding
+            lightning.seed_everything(cfg.seed, verbose=False)
             datamodule = build.datamodule(cfg)
             inputs = input_files_of(datamodule) if manifest.enabled else []
             data_hash = cfg.get("data_hash", provenance.DATA_HASH)
@@ -48,11 +47,12 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
             manifest.update(checkpoint=_checkpoint_record(ckpt_file, checkpoint))
             model = build.predicting_model(cfg, checkpoint, job.explicit_keys("model"))
             del checkpoint
-            writer = build.writer(cfg, job.run_dir)
-            trainer = build.trainer(cfg, callbacks=[writer])
+            writer = build.writer(cfg, job.run_dir, lightning)
+            trainer = build.trainer(cfg, callbacks=[writer], lightning=lightning)
             manifest.update(world_size=trainer.world_size)
             # The writer clears old shards itself (rank 0, in setup) before any rank writes.
-            trainer.predict(model, datamodule=datamodule, return_predictions=False)
+            own_datamodule = lightning.datamodule(datamodule)  # wrapped if of the other package
+            trainer.predict(model, datamodule=own_datamodule, return_predictions=False)
             # Workers launched by ddp_spawn have exited by now; ranks launched from outside
             # (srun, torchrun) wait here until every shard is closed.
             trainer.strategy.barrier("litpredict-predicted")

@@ -21,10 +21,14 @@ DATA_HASH = "xxh3_128"  # the default; ``data_hash=sha256`` for sha256sum-checka
 DIRECTORY_FILE_LIMIT = 100_000
 
 
+OPTIONAL = frozenset({"lightning"})  # left out of ``versions`` when not installed
+
+
 def versions() -> dict[str, str | None]:
     names = {
         "torch": "torch",
         "pytorch_lightning": "pytorch-lightning",
+        "lightning": "lightning",  # the unified package, recorded only when installed
         "hydra": "hydra-core",
         "omegaconf": "omegaconf",
         "numpy": "numpy",
@@ -35,7 +39,8 @@ def versions() -> dict[str, str | None]:
         try:
             found[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            found[key] = None
+            if key not in OPTIONAL:
+                found[key] = None
     return found
 
 

@@ -13,7 +13,10 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 
-from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from litpredict import (
+    lightning_api,
+    resolvers,  # noqa: F401  (registers the resolvers conf/ uses)
+)
 from litpredict.config_dir import config_dir
 from litpredict.job import Job
 from litpredict.reporting import run_reporting_errors
@@ -22,7 +25,7 @@ from litpredict.signals import interrupts_raise
 log = logging.getLogger(__name__)
 
 
-class RecordModelTarget(Callback):
+class RecordModelTargetMixin:
     """Stores the model's class path in each checkpoint, so predict can check it."""
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
@@ -31,20 +34,29 @@ class RecordModelTarget(Callback):
         record_model_target(checkpoint, pl_module)
 
 
-def train(cfg: DictConfig, job: Job) -> dict[str, float]:
-    import pytorch_lightning as pl
+class RecordModelTarget(RecordModelTargetMixin, Callback):
+    __doc__ = RecordModelTargetMixin.__doc__
 
+
+# LightningRecordModelTarget: the same as a lightning.pytorch Callback.
+__getattr__ = lightning_api.twins(__name__)
+
+
+def train(cfg: DictConfig, job: Job) -> dict[str, float]:
+    """Fit the model with its own package's Trainer (``lightning`` or ``pytorch_lightning``)."""
     from litpredict import build
     from litpredict.files import write_json
 
     job.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(job.run_dir / "config.json", OmegaConf.to_container(cfg, resolve=True))
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with interrupts_raise():
+        lightning = build.lightning(cfg)
+        lightning.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build.datamodule(cfg)
         model = build.training_model(cfg)
-        trainer = build.trainer(cfg, callbacks=build.training_callbacks(cfg))
-        trainer.fit(model, datamodule=datamodule)
+        callbacks = build.training_callbacks(cfg, lightning)
+        trainer = build.trainer(cfg, callbacks=callbacks, lightning=lightning)
+        trainer.fit(model, datamodule=lightning.datamodule(datamodule))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     log.info("checkpoints in %s; %s", job.run_dir / "checkpoints", _format(metrics))
     return metrics

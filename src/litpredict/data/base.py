@@ -67,6 +67,10 @@ class ArrayDataModule(pl.LightningDataModule):
     ``"auto"`` sizes batches by the bytes of one sample (:func:`auto_batch_size`).
     ``train_batch_size`` is used for fitting. ``pin_memory=None`` pins batches only when
     the trainer runs on a CUDA device, the one case where pinning pays.
+
+    It derives from ``pytorch_lightning``; with a ``lightning`` model, litpredict hands the
+    Trainer a ``lightning`` datamodule that forwards to it (``LightningAPI.datamodule``), so
+    nothing here names a package beyond the base class.
     """
 
     def __init__(
@@ -125,10 +129,13 @@ class ArrayDataModule(pl.LightningDataModule):
     def _pin(self) -> bool:
         if self.pin_memory is not None:
             return bool(self.pin_memory)
-        from pytorch_lightning.accelerators import CUDAAccelerator
+        from litpredict.lightning_api import api_of
 
-        trainer = self.trainer
-        return trainer is not None and isinstance(trainer.accelerator, CUDAAccelerator)
+        trainer = self.trainer  # of either Lightning package (see ArrayDataModule)
+        if trainer is None:
+            return False
+        cuda = api_of(trainer).module.accelerators.CUDAAccelerator
+        return isinstance(trainer.accelerator, cuda)
 
     def _loader(
         self, dataset: Dataset, batch_size: int, shuffle: bool = False, sampler=None

@@ -15,6 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from litpredict import lightning_api
 from litpredict.data.base import sample_ids_of
 from litpredict.errors import PredictionError
 from litpredict.writing.disk import write_errors
@@ -26,7 +27,7 @@ from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
 
 
-class PredictionWriter(BasePredictionWriter):
+class PredictionWriterMixin:
     """Writes predictions in dataset order to ``output_dir`` in one of :data:`FORMATS`.
 
     - prepare, in :meth:`setup`: global rank 0 clears what an unfinished run left in
@@ -131,3 +132,11 @@ class PredictionWriter(BasePredictionWriter):
                 "the prediction writer has no output_dir", "set writer.output_dir"
             )
         return finalize(self.output_dir, self.format)
+
+
+class PredictionWriter(PredictionWriterMixin, BasePredictionWriter):
+    __doc__ = PredictionWriterMixin.__doc__
+
+
+# LightningPredictionWriter: the same on lightning.pytorch's BasePredictionWriter.
+__getattr__ = lightning_api.twins(__name__)
