@@ -17,7 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from litpredict.checkpoints import trained_model_target
-from litpredict.errors import CheckpointError, first_line
+from litpredict.cli import import_failure
+from litpredict.errors import CheckpointError
 from litpredict.lightning_api import (
     PYTORCH_LIGHTNING,
     LightningAPI,
@@ -131,7 +132,7 @@ def model_class(target: str) -> type:
         cls = get_object(target)
     except Exception as err:
         raise CheckpointError(
-            f"cannot import the model class {target!r}: {first_line(err)}",
+            f"cannot import the model class {target!r}: {import_failure(err)}",
             "set model._target_ to an importable LightningModule, e.g. pkg.module.Class",
         ) from None
     if not is_lightning_module(cls):

@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
-from litpredict.cli import quote_checkpoint_paths
+from litpredict.cli import import_working_directory, quote_checkpoint_paths
 from litpredict.config_dir import config_dir
 from litpredict.errors import RunInterrupted, describe, first_line, user_error_in
 from litpredict.job import Job
@@ -140,6 +140,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 def main() -> None:
     """Console entry: ``ckpt_path=runs/epoch=3-step=100.ckpt`` works without quoting."""
+    import_working_directory()  # as under ``python -m``: user modules in the cwd import
     sys.argv = quote_checkpoint_paths(sys.argv)
     run()
 

@@ -17,6 +17,7 @@ from litpredict import (
     lightning_api,
     resolvers,  # noqa: F401  (registers the resolvers conf/ uses)
 )
+from litpredict.cli import import_working_directory
 from litpredict.config_dir import config_dir
 from litpredict.job import Job
 from litpredict.reporting import run_reporting_errors
@@ -67,9 +68,15 @@ def _format(metrics: dict[str, float]) -> str:
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
-def main(cfg: DictConfig) -> dict[str, float]:
+def run(cfg: DictConfig) -> dict[str, float]:
     job = Job.from_hydra()
     return run_reporting_errors(job, lambda: train(cfg, job))
+
+
+def main() -> None:
+    """Console entry (``litpredict-train``), the same as ``python -m litpredict.train``."""
+    import_working_directory()  # as under ``python -m``: user modules in the cwd import
+    run()
 
 
 if __name__ == "__main__":
