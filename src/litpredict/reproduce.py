@@ -89,6 +89,10 @@ def reproduce(run_dir: Path, new_dir: Path | None) -> int:
             f"{str(run_dir)!r} holds no complete run (status: {(manifest or {}).get('status')})",
             "pass the directory of a run whose manifest.json says status: complete",
         )
+    if "ensemble" in manifest:  # members combined again: nothing built from the manifest
+        from litpredict.ensemble import reproduce_ensemble
+
+        return reproduce_ensemble(run_dir, new_dir)
     new_dir = (
         new_dir or run_dir.with_name(f"{run_dir.name}.reproduce-{secrets.token_hex(3)}")
     ).resolve()
