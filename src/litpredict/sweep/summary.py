@@ -185,9 +185,11 @@ def _locked(sweep_dir: Path) -> Iterator[None]:
 
 def write_summary(sweep_dir: str | Path, plot: bool = True) -> dict[str, Any]:
     """Rebuild summary.csv / .json (/ .png) of ``sweep_dir`` from its jobs' files."""
+    from litpredict.sweep.agreement import with_last_job
+
     sweep_dir = Path(sweep_dir)
     with _locked(sweep_dir):
-        rows = collect(sweep_dir)
+        rows = with_last_job(collect(sweep_dir), sweep_dir)  # full rebuilds only: reads all
         columns = _columns(rows)
         summary = {
             "sweep_dir": str(sweep_dir.resolve()),
