@@ -1,0 +1,145 @@
+"""``python -m litpredict.average CKPT... --out FILE.ckpt [--ema DECAY]``: one averaged checkpoint.
+
+The inputs are put in training order (epoch, then step, as a sweep orders them) and their
+state_dicts averaged: uniformly, or as an exponential moving average (``avg = DECAY * avg +
+(1 - DECAY) * next``, starting from the first). Floating tensors are averaged in float64
+and stored in their own dtype; integer and bool tensors (BatchNorm's
+``num_batches_tracked``) cannot be averaged meaningfully and are the last input's. The
+rest of the checkpoint (hyperparameters, epoch, step) is the last input's, without its
+optimizer and loop states, which belong to other weights. Provenance (every input's path
+and sha256) is a plain-dict ``litpredict_average`` entry, readable with weights_only=True.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from litpredict.errors import CheckpointError, UserError
+
+log = logging.getLogger(__name__)
+PROVENANCE_KEY = "litpredict_average"
+# Entries of the last input that describe training state, not the averaged weights.
+DROPPED = ("optimizer_states", "lr_schedulers", "loops", "callbacks", "MixedPrecision")
+
+
+def training_order(paths: list[Path]) -> list[Path]:
+    from hydra_plugins.litpredict._file_glob import checkpoint_sort_key
+
+    return sorted(paths, key=lambda p: checkpoint_sort_key(str(p.resolve())))
+
+
+def _check_same_layout(states: list[dict[str, Any]], paths: list[Path]) -> None:
+    first = states[0]
+    for state, path in zip(states[1:], paths[1:], strict=True):
+        if state.keys() != first.keys():
+            extra = sorted(set(state) ^ set(first))[:3]
+            raise CheckpointError(
+                f"{path.name} and {paths[0].name} hold different state_dict keys "
+                f"(e.g. {', '.join(extra)})",
+                "average only checkpoints of one model",
+            )
+        for key, tensor in state.items():
+            if tuple(tensor.shape) != tuple(first[key].shape) or tensor.dtype != first[key].dtype:
+                raise CheckpointError(
+                    f"{key!r} is {list(tensor.shape)} {tensor.dtype} in {path.name} but "
+                    f"{list(first[key].shape)} {first[key].dtype} in {paths[0].name}",
+                    "average only checkpoints of one model",
+                )
+
+
+def average_states(
+    states: list[dict[str, Any]], ema: float | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The averaged state_dict, and the keys taken from the last state (integer, bool)."""
+    import torch
+
+    averaged, from_last = {}, []
+    for key, last in states[-1].items():
+        if not torch.is_floating_point(last) and not torch.is_complex(last):
+            averaged[key] = last.clone()
+            from_last.append(key)
+            continue
+        if ema is None:
+            total = sum(state[key].to(torch.float64) for state in states)
+            mean = total / len(states)
+        else:
+            mean = states[0][key].to(torch.float64)
+            for state in states[1:]:
+                mean = ema * mean + (1 - ema) * state[key].to(torch.float64)
+        averaged[key] = mean.to(last.dtype)
+    return averaged, from_last
+
+
+def average_checkpoints(paths: list[Path], out: Path, ema: float | None = None) -> dict[str, Any]:
+    """Write the averaged checkpoint to ``out``; its provenance entry."""
+    import torch
+
+    from litpredict.checkpoints import DROPPED_KEY, checkpoint_path, read_checkpoint
+    from litpredict.files import atomic_write
+    from litpredict.hashing import sha256_file
+
+    if ema is not None and not 0 <= ema < 1:
+        raise UserError(f"--ema {ema} is not a decay in [0, 1)", "pass e.g. --ema 0.9")
+    paths = training_order([checkpoint_path(p) for p in paths])
+    checkpoints = [read_checkpoint(p) for p in paths]
+    states = [c["state_dict"] for c in checkpoints]
+    _check_same_layout(states, paths)
+    averaged, from_last = average_states(states, ema)
+    if from_last:
+        log.info(
+            "not averaged, taken from the last checkpoint (%s): %s",
+            paths[-1].name,
+            ", ".join(from_last),
+        )
+    provenance = {
+        "method": "uniform" if ema is None else "ema",
+        "ema_decay": ema,
+        "inputs": [
+            {
+                "path": str(p.resolve()),
+                "sha256": sha256_file(p),
+                "epoch": c.get("epoch"),
+                "global_step": c.get("global_step"),
+            }
+            for p, c in zip(paths, checkpoints, strict=True)
+        ],
+        "taken_from_last": from_last,
+    }
+    result = {
+        k: v for k, v in checkpoints[-1].items() if k not in (*DROPPED, DROPPED_KEY, "state_dict")
+    }
+    result["state_dict"] = averaged
+    result[PROVENANCE_KEY] = provenance
+    buffer = io.BytesIO()
+    torch.save(result, buffer)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, buffer.getvalue())
+    return provenance
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m litpredict.average", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="Lightning .ckpt files")
+    parser.add_argument("--out", type=Path, required=True, help="the averaged .ckpt to write")
+    parser.add_argument("--ema", type=float, metavar="DECAY", help="EMA in training order")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        provenance = average_checkpoints(args.checkpoints, args.out, args.ema)
+    except UserError as error:
+        print(f"litpredict: error: {error.message}", file=sys.stderr)
+        return 2
+    names = ", ".join(Path(i["path"]).name for i in provenance["inputs"])
+    print(f"{provenance['method']} average of {names} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
