@@ -109,13 +109,16 @@ def _started_manifest(cfg: DictConfig, job: Job, ckpt_file):
 
 
 def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
+    from litpredict.checkpoints import dropped_hyperparameters
     from litpredict.hashing import sha256_file
 
+    dropped = dropped_hyperparameters(checkpoint)
     return {
         "path": str(path.resolve()),
         "sha256": sha256_file(path),
         "epoch": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
+        **({"dropped_hyperparameters": dropped} if dropped else {}),
     }
 
 
