@@ -26,6 +26,8 @@ def test_article_linear_model_from_npy_files(article_checkpoints, tmp_path) -> N
     run_cli(
         "predict",
         "model._target_=article_models.LinearRegressionModel",
+        "model.input_dim=10",  # model=linear's defaults do not reach another class
+        "model.output_dim=1",
         "datamodule=array_file",
         f"datamodule.path={tmp_path / 'x.npy'}",
         f"datamodule.target_path={tmp_path / 'y.npy'}",

@@ -47,9 +47,6 @@ def bad(tmp_path_factory, trained):
         {"state_dict": {}, "hyper_parameters": {"x": RunsCode(root / "PWNED")}},
         root / "pickled_code.ckpt",
     )
-    calls = {"state_dict": torch.load(good, weights_only=True)["state_dict"]}
-    calls["hyper_parameters"] = {"_target_": "os.system", "command": f"touch {root / 'CALLED'}"}
-    torch.save(calls, root / "callable_hparams.ckpt")
     np.save(root / "x12.npy", np.zeros((8, 10 + 2), np.float32))
     np.save(root / "empty.npy", np.zeros((0, 10), np.float32))
     np.save(root / "x.npy", np.zeros((8, 10), np.float32))
@@ -92,13 +89,11 @@ CASES = {
     "empty checkpoint": (["ckpt_path={root}/empty.ckpt"], "is empty (0 bytes)"),
     "truncated checkpoint": (["ckpt_path={root}/truncated.ckpt"], "truncated or corrupt"),
     "random bytes": (["ckpt_path={root}/random.ckpt"], "is not a PyTorch checkpoint"),
+    # The payload is read as an inert object and dropped (never run); the empty
+    # state_dict is what is refused. Callables named by hparams: test_real_checkpoints.py.
     "pickled code": (
         ["ckpt_path={root}/pickled_code.ckpt"],
-        "pickled Python object (posix.system)",
-    ),
-    "hparams name a callable": (
-        ["ckpt_path={root}/callable_hparams.ckpt"],
-        "takes no arguments ['command']",
+        "the checkpoint does not fit",
     ),
     "model is not a LightningModule": (
         ["ckpt_path={good}", "model._target_=os.system"],
@@ -163,7 +158,7 @@ def test_bad_input_is_reported_and_nothing_completes(case, bad, tmp_path) -> Non
     expect_message(message, phrase)
     assert FIX_PREFIX in message, f"{case}: no fix named"
     not_complete(tmp_path / "run")
-    assert not (root / "PWNED").exists() and not (root / "CALLED").exists()
+    assert not (root / "PWNED").exists()
 
 
 def expect_failure(result, *phrases: str) -> None:

@@ -1,11 +1,14 @@
 """Checkpoint files: finding one, reading it safely, and litpredict's own entry in it.
 
 Checkpoints are read with ``weights_only=True``, always: a checkpoint from anywhere
-must never run code. The model is built from one in :mod:`litpredict.build`.
+must never run code. Pickled objects in it (lightning-hydra-template saves an ``nn.Module``
+and ``functools.partial`` among its hyperparameters) are read as inert placeholders and
+dropped. The model is built from one in :mod:`litpredict.build`.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
 import zipfile
@@ -16,6 +19,9 @@ from typing import Any
 from litpredict.errors import CheckpointError
 
 LITPREDICT_KEY = "litpredict"  # our own entry in checkpoints written by train.py
+DROPPED_KEY = "litpredict_dropped_hyperparameters"  # set by read_checkpoint, never saved
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_path(value: Any) -> Path:
@@ -64,14 +70,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))
-        if unsafe:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} holds a pickled Python object ({unsafe.group(1)}); "
-                "loading it could run code, so litpredict refuses it",
-                "save checkpoints with plain hyperparameters (numbers, strings, lists, dicts; "
-                "OmegaConf.to_container(cfg, resolve=True) for configs) in a trusted environment",
-            ) from None
-        raise _unreadable(path) from None
+        if not unsafe:
+            raise _unreadable(path) from None
+        checkpoint = _read_with_inert_objects(path, unsafe.group(1))
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as err:
         raise _unreadable(path) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
@@ -80,6 +81,63 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             "pass a .ckpt written by Trainer.fit / ModelCheckpoint",
         )
     return checkpoint
+
+
+def _read_with_inert_objects(path: Path, first_unsafe: str) -> dict[str, Any]:
+    """The checkpoint with every pickled object of an unknown class read as an inert one.
+
+    Hyperparameters holding one are dropped (the model is built from the config instead),
+    and so are other entries predicting does not need (optimizer states, callbacks); a
+    ``state_dict`` holding one is refused as before.
+    """
+    from litpredict.inert_objects import inert_names_in, load_with_placeholders, unsafe_globals
+
+    try:
+        names = unsafe_globals(path)
+        checkpoint = load_with_placeholders(path, names)
+    except Exception:
+        raise _pickled_object(path, first_unsafe) from None
+    if not isinstance(checkpoint, dict):
+        raise _pickled_object(path, first_unsafe)
+    in_weights = sorted(set(inert_names_in(checkpoint.get("state_dict"))))
+    if in_weights:
+        raise _pickled_object(path, in_weights[0])
+    hyperparameters = checkpoint.get("hyper_parameters")
+    dropped = []
+    if isinstance(hyperparameters, dict):
+        dropped = [k for k, v in hyperparameters.items() if any(inert_names_in({k: v}))]
+        checkpoint["hyper_parameters"] = {
+            k: v for k, v in hyperparameters.items() if k not in dropped
+        }
+    elif any(inert_names_in(hyperparameters)):
+        checkpoint["hyper_parameters"] = {}
+        dropped = ["hyper_parameters"]
+    others = [k for k, v in checkpoint.items() if k != "state_dict" and any(inert_names_in(v))]
+    for key in others:
+        del checkpoint[key]
+    log.info(
+        "checkpoint %s holds pickled objects (%s), read as inert placeholders, never run; "
+        "hyperparameters dropped (built from the config instead): %s%s",
+        path.name,
+        ", ".join(names),
+        ", ".join(map(str, dropped)) or "none",
+        f"; entries dropped: {', '.join(others)}" if others else "",
+    )
+    checkpoint[DROPPED_KEY] = [str(k) for k in dropped]
+    return checkpoint
+
+
+def dropped_hyperparameters(checkpoint: Mapping[str, Any]) -> list[str]:
+    """The hyperparameter keys :func:`read_checkpoint` dropped because they held objects."""
+    return list(checkpoint.get(DROPPED_KEY) or [])
+
+
+def _pickled_object(path: Path, name: str) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {str(path)!r} holds a pickled Python object ({name}) where litpredict "
+        "needs data; loading it could run code, so litpredict refuses it",
+        "save checkpoints whose state_dict holds only tensors, in a trusted environment",
+    )
 
 
 def _unreadable(path: Path) -> CheckpointError:
