@@ -132,7 +132,7 @@ def rebuilt_submodule(value: Any, key: str) -> Any:
     if not isinstance(arguments, Mapping):
         raise CheckpointError(
             f"the checkpoint's hyperparameter {key!r} has init_args that are not a mapping",
-            f"set model.{key.split('.')[0]} in the config to build it yourself",
+            f"build it from the config instead: ++model.{key.split('.')[0]}=...",
         )
     return cls(**{k: rebuilt_submodule(v, f"{key}.{k}") for k, v in arguments.items()})
 
@@ -146,7 +146,8 @@ def module_class(class_path: str, key: str) -> type:
     import torch
 
     module_name, _, name = class_path.rpartition(".")
-    fix = f"set model.{key.split('.')[0]} in the config (the config builds it instead)"
+    top = key.split(".")[0]
+    fix = f"build it from the config instead: ++model.{top}=... (++model.{top}=null if unused)"
     cls = None
     if module_name and module_name.split(".")[0] in sys.modules:
         try:
