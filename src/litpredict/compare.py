@@ -66,10 +66,10 @@ def key_summary(a: np.ndarray, b: np.ndarray, changes: np.ndarray) -> dict[str, 
         x = np.asarray(a[start : start + CHUNK_ROWS], dtype=np.float64)
         y = np.asarray(b[start : start + CHUNK_ROWS], dtype=np.float64)
         total += float(np.abs(x - y).sum())
-        if a.ndim == 2:
+        if a.ndim == 2 and a.shape[1] > 1:
             argmax_same += int((x.argmax(axis=1) == y.argmax(axis=1)).sum())
     summary = {"max_abs_diff": float(changes.max()), "mean_abs_diff": total / a.size}
-    if a.ndim == 2:
+    if a.ndim == 2 and a.shape[1] > 1:
         summary["argmax_agreement"] = argmax_same / len(a)
     return summary
 
