@@ -13,14 +13,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from litpredict.errors import PredictionError
+from litpredict.errors import DataError, PredictionError
 from litpredict.metrics import label_metrics
 from litpredict.writing import PredictionWriter, callback
-from litpredict.writing.formats import FORMATS, column_names, publish
+from litpredict.writing import finalize as finalize_module
+from litpredict.writing.finalize import finalize
+from litpredict.writing.formats import FORMATS, column_names, publish, table_columns
+from litpredict.writing.ids import checked_ids
 from litpredict.writing.merge import merge_shards
 from litpredict.writing.outputs import split_outputs
 from litpredict.writing.seen_indices import drop_seen_batch_indices
-from litpredict.writing.shards import ShardWriter, read_shards
+from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, read_shards
 
 
 def write_shards(root, batches_per_rank, num_samples: int):
@@ -242,3 +245,98 @@ def test_the_lifecycle_clears_old_shards_and_finalizes_from_disk_alone(tmp_path)
     assert result["metrics"]["mse"] == pytest.approx(float(((expected - y.numpy()) ** 2).mean()))
     assert sorted(p.name for p in run_dir.iterdir()) == ["predictions.npy"]
     json.dumps(result)  # what the manifest stores
+
+
+ODD_IDS = ["tab\tid", 'comma, "quote"', "caf\u00e9 \U0001f600", "back\\slash", " lead", ""]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_ids_round_trip_through_the_shards_whatever_printable_characters(tmp_path, fmt) -> None:
+    root = tmp_path / SHARDS
+    n = len(ODD_IDS)
+    write_shards(root, [[(np.arange(n), {"prediction": np.ones((n, 1), np.float32)})]], n)
+    DatasetMeta(n, checked_ids(ODD_IDS, n)).write(root)
+    finalize(tmp_path, fmt)
+    if fmt in ("npy", "pt"):
+        text = (tmp_path / "ids.txt").read_text(encoding="utf-8")
+        assert text.split("\n") == [*ODD_IDS, ""]
+    elif fmt == "parquet":
+        table = pyarrow.parquet.read_table(tmp_path / "predictions.parquet")
+        assert table.column("id").to_pylist() == ODD_IDS
+    else:
+        table = pyarrow.csv.read_csv(
+            tmp_path / "predictions.csv",
+            convert_options=pyarrow.csv.ConvertOptions(
+                column_types={"id": pyarrow.string()}, strings_can_be_null=False
+            ),
+        )
+        assert table.column("id").to_pylist() == ODD_IDS
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\x85b", "a\u2028b", "a\u2029b", "a\x0cb"])
+def test_ids_that_would_break_a_line_are_refused(bad) -> None:
+    with pytest.raises(DataError, match="holds a line break"):
+        checked_ids(["fine", bad], 2)
+
+
+def test_ids_must_be_one_per_sample_when_recorded_and_when_finalized(tmp_path) -> None:
+    with pytest.raises(DataError, match="2 sample ids for 3 samples"):
+        checked_ids(["a", "b"], 3)
+    root = tmp_path / SHARDS
+    write_shards(root, [[(np.arange(3), {"prediction": np.ones((3, 1), np.float32)})]], 3)
+    DatasetMeta(3, ["a", "b", "c"]).write(root)
+    (root / "ids.json").write_text(json.dumps(["a", "b"]))  # a lost id
+    with pytest.raises(PredictionError, match="2 sample ids were recorded for 3 samples"):
+        finalize(tmp_path, "npy")
+    assert not (tmp_path / "predictions.npy").exists()
+
+
+@pytest.mark.parametrize(
+    ("shapes", "column"),
+    [
+        ({"a": (2,), "a_1": ()}, "a_1"),
+        ({"a_1": (), "a": (2,)}, "a_1"),
+        ({"x": (2, 2), "x_1_0": ()}, "x_1_0"),
+        ({"index": ()}, "index"),
+        ({"id": (1,), "id_0": ()}, "id_0"),
+    ],
+)
+def test_table_columns_never_collide(shapes, column) -> None:
+    with pytest.raises(PredictionError, match=f"column '{column}'"):
+        table_columns(shapes)
+
+
+def test_table_columns_of_distinct_outputs() -> None:
+    assert table_columns({"a": (2,), "b": (), "c_1": (1,)}) == ["a_0", "a_1", "b", "c_1_0"]
+
+
+def test_outputs_hashed_under_staging_names_before_any_final_name(tmp_path, monkeypatch) -> None:
+    root = tmp_path / SHARDS
+    values = np.arange(8, dtype=np.float32).reshape(8, 1)
+    write_shards(root, [[(np.arange(0, 8, 2), {"prediction": values[::2]})],
+                        [(np.arange(1, 8, 2), {"prediction": values[1::2]})]], 8)  # fmt: skip
+    DatasetMeta(8, None).write(root)
+    hashed = []
+    real_sha256 = finalize_module.sha256_file
+
+    def sha256_file(path):
+        hashed.append(path)
+        assert not list(tmp_path.glob("predictions*")), "a final name before hashing"
+        return real_sha256(path)
+
+    monkeypatch.setattr(finalize_module, "sha256_file", sha256_file)
+    result = finalize(tmp_path, "parquet")
+    assert hashed and all(".staging" in str(p) for p in hashed)
+    (output,) = result["outputs"]
+    digest = hashlib.sha256((tmp_path / "predictions.parquet").read_bytes()).hexdigest()
+    assert output["sha256"] == digest
+
+
+def test_the_merge_reserves_the_blocks_of_its_files(tmp_path) -> None:
+    root = tmp_path / SHARDS
+    values = np.arange(4000, dtype=np.float32).reshape(1000, 4)
+    shards = write_shards(root, strided(1000, 2, 64, values), 1000)
+    merged = merge_shards(shards, 1000, tmp_path / "staging")
+    staged = tmp_path / "staging" / "prediction.npy"
+    assert staged.stat().st_blocks * 512 >= staged.stat().st_size  # not a sparse file
+    np.testing.assert_array_equal(merged.arrays["prediction"], values)
