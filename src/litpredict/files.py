@@ -9,6 +9,7 @@ the target. The temporary name is unique per process and call, so concurrent wri
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from pathlib import Path
@@ -31,6 +32,24 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
     return path
 
 
+def strict_json(data: Any) -> Any:
+    """``data`` with NaN and infinities as None: JSON has no such numbers.
+
+    Python's ``json`` writes them as bare ``NaN``/``Infinity``, which strict readers
+    (``jq``, browsers, most languages) refuse.
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_json(value) for value in data]
+    if hasattr(data, "item") and getattr(data, "ndim", None) == 0:  # numpy/torch scalar
+        return strict_json(data.item())
+    return data
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    """``data`` as indented JSON, written atomically."""
-    return atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
+    """``data`` as indented, strict JSON (non-finite numbers become null), written atomically."""
+    text = json.dumps(strict_json(data), indent=2, default=str, allow_nan=False)
+    return atomic_write(path, text + "\n")

@@ -25,16 +25,41 @@ log = logging.getLogger(__name__)
 
 
 def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
+    """Predict into ``job.run_dir``, held locked; a run already complete there is returned."""
+    from litpredict.distributed import is_global_zero
+    from litpredict.run_dir import RunLock
+
+    lock = RunLock.acquire(job.run_dir) if is_global_zero() else None
+    try:
+        return _predict_locked(cfg, job)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict import build, provenance
     from litpredict.checkpoints import checkpoint_path, read_checkpoint
     from litpredict.data.base import input_files_of
     from litpredict.distributed import is_global_zero
-    from litpredict.manifest import COMPLETE, is_complete
+    from litpredict.manifest import COMPLETE
+    from litpredict.run_dir import clear_leftovers, refuse_foreign, restore_hydra_files
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
-    if is_complete(job.run_dir):
-        return _already_complete(job, ckpt_file)
-    manifest = _started_manifest(cfg, job, ckpt_file)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        if is_global_zero():
+            refuse_foreign(job.run_dir)
+        done, redo = _already_complete(job, ckpt_file, config)
+    except BaseException:
+        restore_hydra_files(job.run_dir)  # a run that does nothing leaves .hydra/ as it was
+        raise
+    if done is not None:
+        restore_hydra_files(job.run_dir)
+        return done
+    if is_global_zero():
+        clear_leftovers(job.run_dir)  # a failed run's shards would fill the disk again
+    manifest = _started_manifest(cfg, job, ckpt_file, config, redo)
     try:
         with interrupts_raise():
             lightning = build.lightning(cfg)  # the model's package: Trainer, callbacks, seeding
@@ -61,31 +86,83 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
             result = writer.finalize()
             data = fingerprint.result()
     except BaseException as error:
-        manifest.finish(_end_status(error), error=_error_line(error))
+        _record_end(manifest, error)
+        disk_full = None if user_error_in(error) else no_space_error(error, job.run_dir)
+        if disk_full is not None:
+            raise disk_full from error
         raise
     manifest.finish(COMPLETE, data=data, **result)
     log.info("%d predictions -> %s", result["num_predictions"], job.run_dir)
     return manifest.data
 
 
-def _already_complete(job: Job, ckpt_file) -> dict[str, Any]:
-    """A complete run is never overwritten: not even by a different checkpoint."""
-    from litpredict.errors import UserError
+def _already_complete(
+    job: Job, ckpt_file, config: dict[str, Any]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``(manifest, None)`` when this very run is complete in ``job.run_dir`` already.
+
+    A complete run is never overwritten by another one (another checkpoint, config or
+    data): an error in a single run; in a sweep ``(None, why)``, the job is redone (a
+    sweep resumed after its data was regenerated must not keep stale predictions).
+    """
     from litpredict.hashing import sha256_file
-    from litpredict.manifest import read_manifest
+    from litpredict.manifest import is_complete, read_manifest
+    from litpredict.run_dir import RunDirError, differences
 
+    if not is_complete(job.run_dir):
+        return None, None
     manifest = read_manifest(job.run_dir)
-    if manifest["checkpoint"].get("sha256") != sha256_file(ckpt_file):
-        raise UserError(
-            f"{job.run_dir} holds a complete run of another checkpoint "
-            f"({manifest['checkpoint']['path']}); a complete run is never overwritten",
-            "predict into a new hydra.run.dir (or delete that directory to redo it)",
+    changes = differences(manifest, config, job.run_dir, sha256_file(ckpt_file))
+    if not changes:
+        log.info("%s is already complete (outputs verified); nothing to do", job.run_dir)
+        return manifest, None
+    why = "; ".join(changes)
+    if job.multirun:
+        log.warning("%s holds a complete run of %s: predicting again", job.run_dir, why)
+        return None, why
+    if changes[0] == "another checkpoint":
+        why = why.replace(
+            "another checkpoint", f"another checkpoint ({manifest['checkpoint']['path']})", 1
         )
-    log.info("%s is already complete (outputs verified); nothing to do", job.run_dir)
-    return manifest
+    raise RunDirError(
+        f"{job.run_dir} holds a complete run of {why}; a complete run is never overwritten",
+        "predict into a new hydra.run.dir (or delete that directory to redo it)",
+    )
 
 
-def _started_manifest(cfg: DictConfig, job: Job, ckpt_file):
+def _record_end(manifest, error: BaseException) -> None:
+    """The manifest says ``failed``/``interrupted`` where it can still be written."""
+    try:
+        known = user_error_in(error) or no_space_error(error)
+        manifest.finish(_end_status(error), error=_error_line(known or error))
+    except OSError as unwritable:
+        log.error("could not record the run's end in the manifest: %s", unwritable)
+
+
+def no_space_error(error: BaseException, run_dir=None):
+    """A UserError for a full disk (or quota) behind ``error``, else None."""
+    import errno
+
+    from litpredict.errors import UserError
+
+    cause: BaseException | None = error
+    while cause is not None and not (
+        isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+    ):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    where = f" under {run_dir}" if run_dir else ""
+    return UserError(
+        f"no space left on the device{where} ({cause.strerror}: {cause.filename or 'a file'})",
+        "free space (or pass hydra.run.dir=DIR on another disk) and run the same command "
+        "again: the failed run's leftovers are cleared when it starts",
+    )
+
+
+def _started_manifest(
+    cfg: DictConfig, job: Job, ckpt_file, config: dict[str, Any], redo: str | None = None
+):
     """The run's manifest, written ``status: running`` with what is known before building.
 
     Only rank 0 writes it (the other processes of an externally launched DDP job hold a
@@ -98,12 +175,13 @@ def _started_manifest(cfg: DictConfig, job: Job, ckpt_file):
     manifest = Manifest(job.run_dir, enabled=is_global_zero())
     manifest.start(
         checkpoint={"path": str(ckpt_file.resolve())},
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=config,
         overrides=job.overrides,
         seed=cfg.seed,
         git=provenance.git_state(),
         versions=provenance.versions(),
         **provenance.host(),
+        **({"redone_because": redo} if redo else {}),
     )
     return manifest
 

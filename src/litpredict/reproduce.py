@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 EXIT_DIFFERENT = 1
+# What predict builds from a config, and the kind each must be (litpredict.targets.KINDS).
+BUILT = {
+    "model": "LightningModule",
+    "datamodule": "LightningDataModule",
+    "trainer": "Trainer",
+    "writer": "PredictionWriter",
+}
 
 
 def _rewrite(value: Any, old: str, new: str) -> Any:
@@ -30,10 +37,55 @@ def _rewrite(value: Any, old: str, new: str) -> Any:
     return value
 
 
+def checked_targets(config: dict[str, Any]) -> list[str]:
+    """``["model: pkg.Class", ...]``: what re-running ``config`` builds, each target checked.
+
+    A run directory is data, not code: every ``_target_`` of the manifest's config must be
+    a class of the kind its place builds (nested ones too), and nothing there may
+    interpolate (a manifest holds the resolved config). Nothing is imported beyond the
+    named classes' modules, and nothing is called.
+    """
+    from litpredict.targets import UnsafeTarget, check_targets, nested_targets
+
+    interpolated = _interpolations(config, "config")
+    if interpolated:
+        raise UnsafeTarget(
+            f"the manifest's config interpolates ({interpolated[0]}): a manifest holds the "
+            "resolved config, so this one was edited; refusing to run it",
+            "reproduce a run directory whose manifest.json litpredict wrote",
+        )
+    built = []
+    for key, value in config.items():
+        if key in BUILT:
+            built += check_targets(value, key, BUILT[key])
+            continue
+        for path, target in nested_targets(value, key):
+            raise UnsafeTarget(
+                f"the manifest's config has a _target_ at {path} ({target!r}), where predict "
+                "builds nothing; refusing to run it",
+                "reproduce a run directory whose manifest.json litpredict wrote",
+            )
+    missing = sorted(set(BUILT) - set(config))
+    if missing:
+        raise UnsafeTarget(
+            f"the manifest's config has no {', '.join(missing)}",
+            "reproduce a run directory whose manifest.json litpredict wrote",
+        )
+    return built
+
+
+def _interpolations(value: Any, where: str) -> list[str]:
+    if isinstance(value, dict):
+        return [i for k, v in value.items() for i in _interpolations(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [i for n, v in enumerate(value) for i in _interpolations(v, f"{where}[{n}]")]
+    return [f"{where}: {value}"] if isinstance(value, str) and "${" in value else []
+
+
 def input_changes(manifest: dict[str, Any]) -> list[str]:
     """Inputs whose content differs from what the manifest recorded."""
     from litpredict.hashing import sha256_file
-    from litpredict.provenance import algorithm_of, content_of, data_fingerprint
+    from litpredict.run_dir import data_changes
 
     changes = []
     checkpoint = manifest.get("checkpoint") or {}
@@ -42,11 +94,7 @@ def input_changes(manifest: dict[str, Any]) -> list[str]:
         changes.append(f"checkpoint {path} is gone")
     elif sha256_file(path) != checkpoint.get("sha256"):
         changes.append(f"checkpoint {path} changed (sha256 differs from the manifest's)")
-    for before in manifest.get("data") or []:
-        [after] = data_fingerprint([Path(before["path"])], algorithm_of(before))
-        if content_of(before) != content_of(after):
-            changes.append(f"data {before['path']} changed")
-    return changes
+    return changes + data_changes(manifest)
 
 
 def compare_outputs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -93,11 +141,19 @@ def reproduce(run_dir: Path, new_dir: Path | None) -> int:
         from litpredict.ensemble import reproduce_ensemble
 
         return reproduce_ensemble(run_dir, new_dir)
+    if not isinstance(manifest.get("config"), dict):
+        raise UserError(
+            f"{run_dir}/manifest.json has no config to re-run",
+            "reproduce a run directory whose manifest.json litpredict wrote",
+        )
+    for line in checked_targets(manifest["config"]):
+        print(f"will build {line}")
     new_dir = (
         new_dir or run_dir.with_name(f"{run_dir.name}.reproduce-{secrets.token_hex(3)}")
     ).resolve()
     changes = input_changes(manifest)
-    config = _rewrite(manifest["config"], str(manifest["config"]["paths"]["run_dir"]), str(new_dir))
+    old_dir = (manifest["config"].get("paths") or {}).get("run_dir") or str(run_dir)
+    config = _rewrite(manifest["config"], str(old_dir), str(new_dir))
     config["ckpt_path"] = manifest["checkpoint"]["path"]
     if manifest.get("cwd"):
         os.chdir(manifest["cwd"])  # relative data paths mean what they meant then

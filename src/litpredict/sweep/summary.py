@@ -27,7 +27,7 @@ from litpredict.sweep.plan import read_plan
 CSV, JSON, PNG = "summary.csv", "summary.json", "summary.png"
 JOB_ERROR = "job_error.json"  # a job that failed before (or without) its manifest saying so
 LEAD = ("job", "checkpoint", "epoch", "step", "status", "num_predictions")
-TAIL = ("duration_s", "predictions_per_s", "job_dir", "error")
+TAIL = ("duration_s", "predictions_per_s", "job_dir", "error", "redone_because")
 
 # Statuses only a summary row has, beside the manifest's RUNNING/COMPLETE/FAILED/INTERRUPTED.
 MISSING = "missing"  # a job directory without a manifest: never started predicting, or killed
@@ -125,6 +125,7 @@ def job_row(job_dir: Path, plan: dict[int, list[str]] | None = None) -> dict[str
         if status == COMPLETE and count and duration
         else None,
         error=error,
+        redone_because=manifest.get("redone_because"),  # a complete run of another config
     )
     return row
 
