@@ -379,3 +379,42 @@ def test_a_class_path_that_is_no_torch_module_is_refused_by_name(
             tmp_path, "model._target_=cli_style.CLIRegressor", f"ckpt_path={tmp_path / 'bad.ckpt'}"
         )
     assert "nowhere_pkg" not in __import__("sys").modules
+
+
+def test_the_inputs_predict_step_survives_pickling(lightning_cli) -> None:
+    """ddp_spawn pickles the model to its workers: the step must follow the copy."""
+    import pickle
+
+    from cli_style import CLIRegressor, TinyNet
+    from litpredict.predict_inputs import predict_from_inputs
+
+    model = CLIRegressor(TinyNet(hidden=3)).eval()
+    predict_from_inputs(model)
+    copy = pickle.loads(pickle.dumps(model))
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        assert torch.equal(copy.predict_step((x, torch.zeros(5, 1)), 0), copy(x))
+    assert copy.predict_step.args[0] is copy
+
+
+@pytest.mark.ddp
+def test_a_model_without_predict_step_under_ddp_spawn(lightning_cli, tmp_path) -> None:
+    path, x = lightning_cli
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "y.npy", x.sum(dim=1, keepdim=True).numpy())
+    run_dir = tmp_path / "run"
+    run_cli(
+        "predict",
+        "trainer=ddp_cpu",
+        "model._target_=cli_style.CLIRegressor",
+        "datamodule=array_file",
+        f"datamodule.path={tmp_path / 'x.npy'}",
+        f"datamodule.target_path={tmp_path / 'y.npy'}",
+        f"ckpt_path={path}",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+    )
+    state = _raw_state_dict(path)
+    expected = _mlp(state, "net.layers.", x, ["0", "2"], torch.tanh).numpy()
+    np.testing.assert_allclose(np.load(run_dir / "predictions.npy"), expected, rtol=1e-5)
+    assert "mse" in read_manifest(run_dir)["metrics"]  # the labels still reach the metrics

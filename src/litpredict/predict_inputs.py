@@ -8,7 +8,7 @@ still feed the metrics.
 
 from __future__ import annotations
 
-import types
+from functools import partial
 from typing import Any
 
 LIGHTNING_PACKAGES = ("pytorch_lightning", "lightning")
@@ -30,11 +30,15 @@ def inputs_of(batch: Any) -> Any:
 
 
 def predict_from_inputs(model: Any) -> None:
-    """Give ``model`` a predict_step that calls it on the batch's inputs, unless it has one."""
-    if has_own_predict_step(model):
-        return
+    """Give ``model`` a predict_step that calls it on the batch's inputs, unless it has one.
 
-    def predict_step(self: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
-        return self(inputs_of(batch))
+    A ``partial``, not a bound method or a callable object: the model still pickles
+    (ddp_spawn sends it to its workers) with the step pointing at the copy, and
+    Lightning's ``is_overridden`` understands it.
+    """
+    if not has_own_predict_step(model):
+        model.predict_step = partial(inputs_predict_step, model)
 
-    model.predict_step = types.MethodType(predict_step, model)
+
+def inputs_predict_step(model: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
+    return model(inputs_of(batch))
