@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, predict_in_process, read_manifest
+from conftest import REPO, compose_predict, predict_in_process, read_manifest
 from slurm import slurm_env_fixture  # noqa: F401  (the session fixture slurm_env)
 
-pytestmark = [pytest.mark.slow, pytest.mark.ddp]
 TIMEOUT = 900  # a loaded 2-core machine: two ranks import torch and Lightning each
 PREDICT = [sys.executable, "-m", "litpredict.predict"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]  # what `torchrun` runs
@@ -54,7 +53,7 @@ def _overrides(ckpt: Path | str, features: Path) -> list[str]:
 
 def _reference(tmp_path: Path, ckpt: Path, features: Path) -> np.ndarray:
     """The predictions of one process, in-process: what every launch must reproduce."""
-    run_dir = tmp_path / f"reference_{ckpt.stem}_{features.stem}"
+    run_dir = tmp_path / f"reference_{uuid.uuid4().hex[:8]}"  # no '=' of a checkpoint name
     predict_in_process(tmp_path, *_overrides(ckpt, features), f"hydra.run.dir={run_dir}")
     return np.load(run_dir / "predictions.npy")
 
@@ -100,6 +99,49 @@ def _outputs_env(outputs: Path, base: dict[str, str] | None = None) -> dict[str,
     return {**(base or os.environ), "LITPREDICT_OUTPUTS": str(outputs)}
 
 
+@pytest.mark.parametrize("trainer", ["cpu", "gpu", "ddp", "ddp_cpu"])
+def test_strategy_is_set_without_plus_on_every_trainer(trainer) -> None:
+    config = compose_predict("ckpt_path=x.ckpt", f"trainer={trainer}", "trainer.strategy=ddp")
+    assert config.trainer.strategy == "ddp"
+
+
+@pytest.mark.parametrize(
+    ("trainer", "gpus"), [("cpu", None), ("ddp_cpu", None), ("gpu", 1), ("ddp", 2)]
+)
+def test_slurm_requests_gpus_only_for_gpu_trainers(trainer, gpus) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    compose_predict("ckpt_path=x.ckpt", "hydra/launcher=slurm", f"trainer={trainer}")
+    assert HydraConfig.get().launcher.gpus_per_node == gpus
+
+
+def test_srun_tasks_agree_on_the_step_identity(monkeypatch) -> None:
+    from litpredict import resolvers
+
+    for name, value in {
+        "SLURM_JOB_ID": "41",
+        "SLURM_STEP_ID": "3",
+        "SLURM_STEP_NUM_TASKS": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert resolvers.run_name("2026-01-02_03-04-05") == "slurm-41.3"
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "1")  # a single task keeps its own name
+    assert resolvers.run_name("2026-01-02_03-04-05").startswith("2026-01-02_03-04-05_")
+
+
+@pytest.mark.parametrize(
+    ("variable", "rank", "subdir"), [("RANK", "1", None), ("SLURM_PROCID", "0", ".hydra")]
+)
+def test_only_rank_zero_writes_hydra_files(monkeypatch, variable, rank, subdir) -> None:
+    from litpredict import resolvers
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv(variable, rank)
+    assert resolvers.hydra_subdir() == subdir
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
 def test_torchrun_two_processes_share_one_run_directory(trained, data, tmp_path) -> None:
     ckpt = _ckpt(trained)
     outputs = tmp_path / "outputs"
@@ -138,6 +180,8 @@ def _two_agents(
     return results
 
 
+@pytest.mark.slow
+@pytest.mark.ddp
 def test_two_torchrun_agents_as_two_nodes(trained, data, tmp_path) -> None:
     ckpt = _ckpt(trained)
     outputs = tmp_path / "outputs"
@@ -147,6 +191,8 @@ def test_two_torchrun_agents_as_two_nodes(trained, data, tmp_path) -> None:
     _assert_complete(_only_run_dir(outputs), 2, _reference(tmp_path, ckpt, data["x"]))
 
 
+@pytest.mark.slow
+@pytest.mark.ddp
 def test_nodes_that_do_not_share_the_run_directory_stop_with_the_fix(
     trained, data, tmp_path
 ) -> None:
@@ -167,6 +213,8 @@ def test_nodes_that_do_not_share_the_run_directory_stop_with_the_fix(
 
 
 @pytest.mark.scheduler
+@pytest.mark.slow
+@pytest.mark.ddp
 def test_srun_tasks_share_one_run_directory(trained, data, tmp_path, slurm_env) -> None:
     ckpt = _ckpt(trained)
     outputs = tmp_path / "outputs"
@@ -189,6 +237,8 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 @pytest.mark.scheduler
+@pytest.mark.slow
+@pytest.mark.ddp
 def test_slurm_sweep_with_two_ddp_tasks_per_job(trained, data, tmp_path, slurm_env) -> None:
     sweep_dir = tmp_path / "sweep"
     ckpts = f"glob({trained['linear_regression'] / 'checkpoints'}/*.ckpt)"
@@ -222,6 +272,8 @@ def _manifest_or_none(job_dir: Path) -> dict | None:
 
 
 @pytest.mark.scheduler
+@pytest.mark.slow
+@pytest.mark.ddp
 def test_cancelled_job_is_interrupted_and_the_resubmitted_sweep_completes_it(
     trained, data, tmp_path, slurm_env
 ) -> None:
