@@ -110,9 +110,11 @@ class PlainStartMethod(Callback):
 
 
 class SweepSummary(Callback):
-    """Rebuilds the sweep summary (``litpredict.sweep.summary``) after every prediction job.
+    """Puts each prediction job's row into the sweep summary as it ends, and prints one line.
 
     In the job's own process, because Hydra skips ``on_multirun_end`` once any job fails.
+    A job reads only its own files (``litpredict.sweep.state``); the sweep's end rebuilds
+    everything from the files, as ``litpredict-summary SWEEP_DIR`` does.
     """
 
     @staticmethod
@@ -126,31 +128,42 @@ class SweepSummary(Callback):
         return is_global_zero()  # one task of a multi-task (srun) job: rank 0 writes
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        from litpredict.sweep.console import quiet_job_console
         from litpredict.sweep.summary import clear_job_error
 
         if self._applies(config):
+            quiet_job_console()
             clear_job_error(config.hydra.runtime.output_dir)
 
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         from hydra.core.utils import JobStatus
 
         from litpredict.errors import first_line
-        from litpredict.sweep.summary import clear_job_error, write_job_error, write_summary
+        from litpredict.sweep.console import job_line
+        from litpredict.sweep.state import update_summary
+        from litpredict.sweep.summary import clear_job_error, write_job_error
 
         if not self._applies(config):
             return
         hydra = config.hydra
+        job_dir = Path(hydra.runtime.output_dir)
         if job_return.status == JobStatus.FAILED:
-            write_job_error(hydra.runtime.output_dir, first_line(job_return._return_value))
+            write_job_error(job_dir, first_line(job_return._return_value))
         else:
-            clear_job_error(hydra.runtime.output_dir)
+            clear_job_error(job_dir)
         try:
-            write_summary(hydra.sweep.dir)
+            summary, progress = update_summary(hydra.sweep.dir, job_dir)
         except Exception as error:  # a summary problem must not fail a finished job
             print(f"litpredict: could not write the sweep summary: {error}", file=sys.stderr)
+            return
+        row = next((r for r in summary["rows"] if r.get("job_dir") == job_dir.name), {})
+        line = job_line(row, progress.line())
+        log.debug("%s", line)
+        print(line, flush=True)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from litpredict.sweep.plan import predicts
         from litpredict.sweep.summary import write_summary
 
-        if "ckpt_path" in config and Path(config.hydra.sweep.dir).is_dir():
+        if predicts(config) and Path(config.hydra.sweep.dir).is_dir():
             write_summary(config.hydra.sweep.dir)

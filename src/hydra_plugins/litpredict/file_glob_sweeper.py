@@ -27,7 +27,7 @@ from hydra.errors import CompactHydraException, HydraException
 from omegaconf import OmegaConf
 
 from litpredict.errors import first_line
-from litpredict.sweep.plan import write_plan
+from litpredict.sweep.plan import predicts, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ ConfigStore.instance().store(
     group="hydra/sweeper", name="file_glob", node=FileGlobSweeperConf, provider="litpredict"
 )
 
+_LAUNCHER_LOG = "hydra._internal.core_plugins.basic_launcher"  # its "#3 : overrides" lines
 Choice = tuple[str, Any]  # (the override as the job gets it, its plain value for ${key})
 Job = dict[str, Choice]
 
@@ -75,6 +76,8 @@ class FileGlobSweeper(BasicSweeper):
         returns: list[Sequence[JobReturn]] = []
         failed: list[str] = []
         first = 0
+        if predicts(self.config):  # each job prints its own line, with the progress
+            logging.getLogger(_LAUNCHER_LOG).setLevel(logging.WARNING)
         while not self.is_done():
             batch = self.get_job_batch()
             self.validate_batch_is_legal(batch)
@@ -85,6 +88,7 @@ class FileGlobSweeper(BasicSweeper):
             first += len(batch)
             returns.append(results)
         if failed:
+            _final_summary(self.config)  # Hydra skips on_multirun_end (and its rebuild) now
             raise SweepFailed(
                 f"{len(failed)} of {first} jobs failed (logs in their job directories under "
                 f"{sweep_dir}):\n" + "\n".join(failed)
@@ -181,6 +185,18 @@ class FileGlobSweeper(BasicSweeper):
         """The full job list, so a summary can show jobs that have not started yet."""
         path = write_plan(str(self.config.hydra.sweep.dir), batches)
         log.info("%d jobs; their list: %s", len(batches), path)
+
+
+def _final_summary(config: Any) -> None:
+    """The summary rebuilt from every job's files, plot included (jobs killed, too)."""
+    if not predicts(config) or not Path(str(config.hydra.sweep.dir)).is_dir():
+        return
+    from litpredict.sweep.summary import write_summary
+
+    try:
+        write_summary(str(config.hydra.sweep.dir))
+    except Exception as error:  # the failed jobs' message matters more
+        log.warning("could not write the sweep summary: %s", error)
 
 
 def _patterns(override: Override) -> list[str]:

@@ -24,6 +24,15 @@ def write_plan(sweep_dir: str | Path, jobs: Sequence[Sequence[str]]) -> Path:
     return write_json(sweep_dir / FILENAME, {"jobs": plan})
 
 
+def predicts(config) -> bool:
+    """Whether a (sweep's) config is litpredict's predict: it has a ``ckpt_path`` key.
+
+    ``"ckpt_path" in config`` is False while the value is still ``???`` (the sweep's own
+    config, before any job's overrides), so the keys are listed instead.
+    """
+    return "ckpt_path" in list(config)
+
+
 def read_plan(sweep_dir: str | Path) -> dict[int, list[str]]:
     """Job number -> its overrides; empty if the sweep has no readable plan."""
     try:

@@ -3,7 +3,8 @@
 Built from the jobs' files (``manifest.json``, Hydra's ``.hydra/overrides.yaml``, the
 sweeper's ``jobs.json``, ``job_error.json``), never from memory, so it is right whatever
 launcher ran the jobs and whichever of them failed. The ``SweepSummary`` Hydra callback
-rebuilds it as each job ends; ``litpredict-summary SWEEP_DIR`` rebuilds it by hand.
+merges each finished job's row into it (:mod:`litpredict.sweep.state`) and the sweep rebuilds
+it at its end; ``litpredict-summary SWEEP_DIR`` rebuilds it by hand.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def read_manifest_file(job_dir: Path) -> dict[str, Any] | None:
+    """A job's manifest, or None; the summary's one reader of manifests (tests count calls)."""
+    return _read_json(job_dir / MANIFEST)
+
+
 def _is_job_dir(path: Path) -> bool:
     if not path.is_dir() or path.name.startswith("."):
         return False
@@ -95,7 +101,7 @@ def job_row(job_dir: Path, plan: dict[int, list[str]] | None = None) -> dict[str
     """One row: what the job's manifest says, or why there is none."""
     match = _NUM.match(job_dir.name)
     num = int(match.group(1)) if match else None
-    manifest = _read_json(job_dir / MANIFEST)
+    manifest = read_manifest_file(job_dir)
     failure = _read_json(job_dir / JOB_ERROR)
     row: dict[str, Any] = {"job": num, "job_dir": job_dir.name, "metrics": {}}
     if manifest is None:
@@ -169,7 +175,7 @@ def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
 
 
 @contextlib.contextmanager
-def _locked(sweep_dir: Path) -> Iterator[None]:
+def locked(sweep_dir: Path) -> Iterator[None]:
     """One rebuild at a time: the last job to finish then always writes the final summary."""
     try:
         import fcntl
@@ -189,20 +195,31 @@ def write_summary(sweep_dir: str | Path, plot: bool = True) -> dict[str, Any]:
     from litpredict.sweep.agreement import with_last_job
 
     sweep_dir = Path(sweep_dir)
-    with _locked(sweep_dir):
+    with locked(sweep_dir):
         rows = with_last_job(collect(sweep_dir), sweep_dir)  # full rebuilds only: reads all
-        columns = _columns(rows)
-        summary = {
-            "sweep_dir": str(sweep_dir.resolve()),
-            "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "counts": dict(Counter(str(r["status"]) for r in rows)),
-            "columns": columns,
-            "rows": [{c: _flat(r).get(c) for c in columns} for r in rows],
-        }
-        atomic_write(sweep_dir / CSV, _csv_text(columns, summary["rows"]).encode())
-        write_json(sweep_dir / JSON, summary)
-        if plot:
-            from litpredict.sweep.plot import render
+        return write_files(sweep_dir, rows, plot=plot)
 
-            atomic_write(sweep_dir / PNG, render(rows))
+
+def write_files(sweep_dir: Path, rows: list[dict[str, Any]], plot: bool) -> dict[str, Any]:
+    """summary.csv / .json (/ .png) and the rows' state for the next incremental update.
+
+    Call it holding :func:`locked`.
+    """
+    from litpredict.sweep.state import save_state
+
+    columns = _columns(rows)
+    summary = {
+        "sweep_dir": str(sweep_dir.resolve()),
+        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": dict(Counter(str(r["status"]) for r in rows)),
+        "columns": columns,
+        "rows": [{c: _flat(r).get(c) for c in columns} for r in rows],
+    }
+    atomic_write(sweep_dir / CSV, _csv_text(columns, summary["rows"]).encode())
+    write_json(sweep_dir / JSON, summary)
+    save_state(sweep_dir, rows)
+    if plot:
+        from litpredict.sweep.plot import render
+
+        atomic_write(sweep_dir / PNG, render(rows))
     return summary

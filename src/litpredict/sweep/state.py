@@ -1,0 +1,144 @@
+"""The sweep summary, updated one job at a time: a finished job reads only its own files.
+
+Rebuilding the summary from every manifest after every job costs O(jobs) per job, O(jobs²)
+over a sweep. Instead the summary's rows are kept in ``.summary-state.json`` beside it; a
+finished job replaces its own row there and rewrites ``summary.csv``/``.json``. The state
+is trusted only for the plan (``jobs.json``) it was made from: a new or re-run sweep in the
+same directory rebuilds from the files once, as ``litpredict-summary`` always does.
+``summary.png`` (matplotlib, ~0.5 s) is redrawn at most every :data:`PLOT_EVERY_S`
+seconds while jobs run, and at the sweep's end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from litpredict.files import write_json
+from litpredict.manifest import COMPLETE, FAILED, INTERRUPTED
+from litpredict.sweep.plan import FILENAME as PLAN
+
+STATE = ".summary-state.json"
+PLOT_EVERY_S = 15.0
+_VERSION = 1
+
+
+def _plan_signature(sweep_dir: Path) -> list[int] | None:
+    """What identifies one launch of the sweep: its jobs.json's mtime and size."""
+    try:
+        stat = (sweep_dir / PLAN).stat()
+    except OSError:
+        return None
+    return [stat.st_mtime_ns, stat.st_size]
+
+
+def save_state(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """The rows as they are now, for the next job's update."""
+    state = {"version": _VERSION, "plan": _plan_signature(sweep_dir), "rows": rows}
+    write_json(sweep_dir / STATE, state)
+
+
+def _load_rows(sweep_dir: Path) -> list[dict[str, Any]] | None:
+    """The saved rows, or None when there are none for this launch of the sweep."""
+    try:
+        state = json.loads((sweep_dir / STATE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or state.get("version") != _VERSION:
+        return None
+    if state.get("plan") != _plan_signature(sweep_dir) or not isinstance(state.get("rows"), list):
+        return None
+    return state["rows"]
+
+
+def _merge(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
+    """``rows`` with ``row`` in place of its job's old row (same folder, or its pending entry)."""
+    kept = [
+        r
+        for r in rows
+        if r.get("job_dir") != row["job_dir"]
+        and not (r.get("job_dir") is None and row["job"] is not None and r["job"] == row["job"])
+    ]
+    kept.append(row)
+    return sorted(kept, key=lambda r: (r["job"] is None, r["job"] or 0, r.get("job_dir") or ""))
+
+
+def _without_agreement(row: dict[str, Any]) -> dict[str, Any]:
+    """Agreement with the last job is a full rebuild's column: it changes as jobs finish."""
+    from litpredict.sweep.agreement import SUFFIX
+
+    metrics = {k: v for k, v in row.get("metrics", {}).items() if not k.endswith(SUFFIX)}
+    return {**row, "metrics": metrics}
+
+
+def _plot_due(sweep_dir: Path, every_s: float) -> bool:
+    from litpredict.sweep.summary import PNG
+
+    try:
+        return time.time() - (sweep_dir / PNG).stat().st_mtime >= every_s
+    except OSError:
+        return True  # no plot yet
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the sweep stands after a job: for the console's one line per job."""
+
+    finished: int
+    failed: int
+    total: int
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.finished:
+            return None
+        return self.elapsed_s / self.finished * (self.total - self.finished)
+
+    def line(self) -> str:
+        eta = "?" if self.eta_s is None else _clock(self.eta_s)
+        failed = f", {self.failed} failed" if self.failed else ""
+        return (
+            f"[{self.finished}/{self.total} done{failed}, {_clock(self.elapsed_s)} elapsed, "
+            f"ETA {eta}]"
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _progress(sweep_dir: Path, rows: list[dict[str, Any]]) -> Progress:
+    ended = [r for r in rows if r["status"] in (COMPLETE, FAILED, INTERRUPTED)]
+    failed = sum(r["status"] != COMPLETE for r in ended)
+    try:
+        started = (sweep_dir / PLAN).stat().st_mtime  # written just before the first job
+    except OSError:
+        started = time.time()
+    elapsed = max(0.0, time.time() - started)
+    return Progress(len(ended), failed, len(rows), elapsed)
+
+
+def update_summary(
+    sweep_dir: str | Path, job_dir: str | Path, plot_every_s: float = PLOT_EVERY_S
+) -> tuple[dict[str, Any], Progress]:
+    """Put the finished job ``job_dir``'s row into the summary; read no other job's files."""
+    from litpredict.manifest import FILENAME as MANIFEST
+    from litpredict.sweep.plan import read_plan
+    from litpredict.sweep.summary import collect, job_row, locked, write_files
+
+    sweep_dir, job_dir = Path(sweep_dir), Path(job_dir)
+    with locked(sweep_dir):
+        rows = _load_rows(sweep_dir)
+        if rows is None:  # the first job of this launch: once from every job's files
+            rows = collect(sweep_dir)
+        else:
+            plan = None if (job_dir / MANIFEST).is_file() else read_plan(sweep_dir)
+            rows = _merge([_without_agreement(r) for r in rows], job_row(job_dir, plan))
+        summary = write_files(sweep_dir, rows, plot=_plot_due(sweep_dir, plot_every_s))
+    return summary, _progress(sweep_dir, rows)
