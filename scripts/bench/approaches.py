@@ -11,9 +11,10 @@ from bench.article import ARTICLE
 from bench.floor import FLOOR, FLOOR_LOAD
 from bench.loop import LOOP
 from bench.ours import LITPREDICT
+from bench.sweep import SWEEP_LOOP
 
 APPROACHES: dict[str, Approach] = {
-    a.name: a for a in (FLOOR, FLOOR_LOAD, LOOP, ARTICLE, LITPREDICT)
+    a.name: a for a in (FLOOR, FLOOR_LOAD, LOOP, ARTICLE, LITPREDICT, SWEEP_LOOP)
 }
 WORKERS = {name: a.worker for name, a in APPROACHES.items() if a.worker is not None}
 

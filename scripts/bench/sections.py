@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import report
 from bench.startup import bench_startup
+from bench.sweep import bench_sweep, sweep_table, sweep_targets
 from bench.workloads import Workload, bench_workload, workloads
 
 
@@ -59,8 +60,18 @@ def startup_section(options: Options) -> SectionResult:
     )
 
 
+def sweep_section(options: Options) -> SectionResult:
+    rows = bench_sweep(options.workdir, options.quick)
+    return SectionResult(
+        table=sweep_table(rows),
+        targets=sweep_targets(rows),
+        data={"sweep": [vars(r) for r in rows]},
+    )
+
+
 def sections(quick: bool) -> dict[str, Section]:
     """The sections a run (``--quick`` or not) can hold, in their default order."""
     found = [workload_section(load) for load in workloads(quick).values()]
     found.append(Section("startup", startup_section))
+    found.append(Section("sweep", sweep_section))
     return {section.name: section for section in found}
