@@ -336,8 +336,12 @@ def test_a_second_run_into_a_locked_directory_stops_naming_the_first(ckpt, tmp_p
 
 @pytest.mark.slow
 def test_two_concurrent_commands_into_one_directory(ckpt, tmp_path) -> None:
-    """Two real runs at once: exactly one predicts, the other stops at once naming it."""
-    data = _features(tmp_path / "x.npy", rows=200_000)
+    """Two real runs at once: the second stops at once naming the first, which completes.
+
+    The first is paused (SIGSTOP) while it predicts, so the second surely meets it."""
+    import signal
+
+    data = _features(tmp_path / "x.npy", rows=20_000)
     run_dir = tmp_path / "run"
     command = [
         sys.executable,
@@ -346,20 +350,25 @@ def test_two_concurrent_commands_into_one_directory(ckpt, tmp_path) -> None:
         f"ckpt_path={ckpt}",
         "datamodule=array_file",
         f"datamodule.path={data}",
-        "datamodule.batch_size=8",  # 25,000 batches: the first run is still predicting
         f"hydra.run.dir={run_dir}",
     ]
     first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not (run_dir / "manifest.json").exists() and first.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run_dir / "manifest.json").exists() and first.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.send_signal(signal.SIGSTOP)
+        assert first.poll() is None and read_manifest(run_dir)["status"] == "running"
+        second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"pid {first.pid}" in second.stderr and "in use by another run" in second.stderr
+    finally:
+        first.send_signal(signal.SIGCONT)
     _, first_err = first.communicate(timeout=900)
     assert first.returncode == 0, first_err
-    assert second.returncode == 2 and f"pid {first.pid}" in second.stderr
     manifest = read_manifest(run_dir)
-    assert manifest["status"] == "complete" and manifest["num_predictions"] == 200_000
+    assert manifest["status"] == "complete" and manifest["num_predictions"] == 20_000
 
 
 # -- 9. a user's folder is never a run directory -------------------------------------------
