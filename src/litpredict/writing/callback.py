@@ -136,6 +136,8 @@ class PredictionWriterMixin:
 
 class PredictionWriter(PredictionWriterMixin, BasePredictionWriter):
     __doc__ = PredictionWriterMixin.__doc__
+    # Written as a mixin so the lightning package gets the same writer: with a lightning
+    # model, ``LightningAPI.target`` builds ``LightningPredictionWriter`` instead.
 
 
 # LightningPredictionWriter: the same on lightning.pytorch's BasePredictionWriter.
