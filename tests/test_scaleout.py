@@ -83,7 +83,8 @@ def _assert_complete(run_dir: Path, world_size: int, expected: np.ndarray) -> di
     assert manifest["status"] == "complete", manifest.get("error")
     assert manifest["world_size"] == world_size
     assert manifest["num_predictions"] == len(expected)
-    np.testing.assert_array_equal(np.load(run_dir / "predictions.npy"), expected)
+    # equal up to float32 rounding: each rank's batches differ, so do the matmul's sums
+    np.testing.assert_allclose(np.load(run_dir / "predictions.npy"), expected, rtol=1e-5, atol=1e-6)
     assert (run_dir / ".hydra" / "config.yaml").is_file()  # written once, by rank 0
     assert not list(run_dir.glob("*shard*")), "shards left behind"
     return manifest
