@@ -73,5 +73,6 @@ def sections(quick: bool) -> dict[str, Section]:
     """The sections a run (``--quick`` or not) can hold, in their default order."""
     found = [workload_section(load) for load in workloads(quick).values()]
     found.append(Section("startup", startup_section))
-    found.append(Section("sweep", sweep_section))
+    if not quick:  # 3 x 180 jobs, minutes: --quick (the CI smoke test) stays fast
+        found.append(Section("sweep", sweep_section))
     return {section.name: section for section in found}
