@@ -29,9 +29,27 @@ from litpredict.lightning_api import (
 from litpredict.targets import check_targets
 
 
-def datamodule(cfg: DictConfig):
+def datamodule(cfg: DictConfig, explicit: Iterable[str] | None = None):
+    """The datamodule of ``cfg``: any LightningDataModule class, given only its own keys.
+
+    A class named instead of the chosen group's (``datamodule._target_=pkg.Class``) gets
+    none of that group file's keys unless they are set again (see data/arguments.py);
+    ``explicit`` defaults to the ``datamodule.*`` keys of the Hydra job's command line.
+    """
+    from litpredict.data.arguments import (
+        datamodule_group_defaults,
+        datamodule_keys,
+        explicit_datamodule_keys,
+    )
+    from litpredict.targets import load_class
+
     check_targets(cfg.datamodule, "datamodule", "LightningDataModule")
-    return instantiate(cfg.datamodule, _convert_="all")
+    cls = load_class(cfg.datamodule._target_, "datamodule")
+    explicit = explicit_datamodule_keys() if explicit is None else set(explicit)
+    keys = datamodule_keys(cfg.datamodule, cls, explicit, datamodule_group_defaults())
+    resolved = OmegaConf.to_container(cfg.datamodule, resolve=True)
+    node = {"_target_": resolved["_target_"], **{k: resolved[k] for k in keys}}
+    return instantiate(node, _convert_="all")
 
 
 def lightning(cfg: DictConfig) -> LightningAPI:
@@ -79,8 +97,14 @@ def trainer(cfg: DictConfig, callbacks: Sequence[Any] = (), lightning: Lightning
 
 def writer(cfg: DictConfig, run_dir: Path, lightning: LightningAPI | None = None):
     check_targets(cfg.writer, "writer", "PredictionWriter")
+    from litpredict.metrics import checked_metric_names
+
     node = in_package(cfg.writer, lightning or api(PYTORCH_LIGHTNING))
-    return instantiate(node, output_dir=str(run_dir))
+    metrics = cfg.get("metrics")
+    metrics = checked_metric_names(
+        OmegaConf.to_object(metrics) if OmegaConf.is_config(metrics) else metrics
+    )
+    return instantiate(node, output_dir=str(run_dir), metrics=metrics)
 
 
 def training_callbacks(cfg: DictConfig, lightning: LightningAPI | None = None) -> list[Any]:

@@ -91,7 +91,10 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
         if disk_full is not None:
             raise disk_full from error
         raise
-    manifest.finish(COMPLETE, data=data, **result)
+    from litpredict.data.arguments import datamodule_record
+
+    described = datamodule_record(datamodule, result["num_predictions"])
+    manifest.finish(COMPLETE, data=data, datamodule=described, **result)
     log.info("%d predictions -> %s", result["num_predictions"], job.run_dir)
     return manifest.data
 

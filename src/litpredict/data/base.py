@@ -60,6 +60,32 @@ def sample_ids_of(dataset: Any) -> Sequence[str] | None:
     return dataset.sample_ids if isinstance(dataset, HasSampleIds) else None
 
 
+def predict_dataset_length(dataset: Any) -> int:
+    """The number of samples of a map-style predict dataset; an iterable one is refused.
+
+    The writer lays out every output for the whole dataset before the first batch, and
+    merges the ranks' rows by dataset index: it needs the length up front and an index
+    per sample, which an ``IterableDataset`` has neither of.
+    """
+    from torch.utils.data import IterableDataset
+
+    iterable = isinstance(dataset, IterableDataset)
+    try:
+        length = None if iterable else len(dataset)
+    except TypeError:
+        length = None
+    if length is None:
+        kind = "an IterableDataset" if iterable else "a dataset without a length"
+        raise DataError(
+            f"the predict dataset is {kind} ({type(dataset).__qualname__}): litpredict "
+            "writes predictions in dataset order, so it needs the number of samples and "
+            "an index per sample before predicting",
+            "wrap it in a map-style torch Dataset (__len__ and __getitem__), e.g. "
+            "list(your_iterable) in a Dataset, or an index over the files it reads",
+        )
+    return length
+
+
 class ArrayDataModule(pl.LightningDataModule):
     """Datamodule base: subclasses say where the data come from (``load_fit``, ``load_predict``).
 

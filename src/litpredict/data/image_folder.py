@@ -1,8 +1,16 @@
-"""A user's folder of images, one subfolder per class; sample ids are the file paths."""
+"""A user's folder of images: one subfolder per class, or flat (unlabelled); ids are the paths.
+
+Each image is read as ``channels`` (1: grayscale, 3: RGB), resized to ``image_size``
+(``H`` or ``[H, W]``; ``null`` keeps the files' size), scaled to [0, 1], passed through
+``transforms`` (torchvision v2 transforms or torch modules built from config) and last
+normalized by ``mean`` and ``std`` (one value per channel).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, random_split
@@ -49,69 +57,188 @@ def _image_files(folder: Path) -> list[Path]:
     return found
 
 
-class ImageFolderDataset(Dataset):
-    """``root/<class>/<image>`` -> ``(image, class index)``; images in sorted path order.
+ImageSize = int | Sequence[int] | None
 
-    ``image_size`` resizes every image to a square of that side; ``None`` keeps sizes,
-    which must then all be equal to form batches.
+
+def image_shape(image_size: ImageSize) -> tuple[int, int] | None:
+    """``image_size`` as ``(H, W)``: ``H`` is a square; ``None`` keeps the files' size."""
+    if image_size is None:
+        return None
+    sizes = [image_size] if isinstance(image_size, int) else list(image_size)
+    if len(sizes) == 1:
+        sizes = sizes * 2
+    if len(sizes) != 2 or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes
+    ):
+        raise DataError(
+            f"datamodule.image_size={image_size!r} is not a size in pixels",
+            "set datamodule.image_size=H (a square), [H, W], or null to keep the files' size",
+        )
+    return sizes[0], sizes[1]
+
+
+def checked_transforms(transforms: Sequence[Any] | None) -> list[Any]:
+    """``transforms`` if each is a torch module or a torchvision v2 transform (callable)."""
+    import torch
+
+    checked = []
+    for i, transform in enumerate(transforms or []):
+        module = type(transform).__module__
+        if not callable(transform) or not (
+            isinstance(transform, torch.nn.Module) or module.startswith("torchvision.transforms.v2")
+        ):
+            raise DataError(
+                f"datamodule.transforms[{i}] is a {type(transform).__qualname__}, not a "
+                "torchvision v2 transform or a torch module",
+                "list transforms as config nodes, e.g. "
+                "[{_target_: torchvision.transforms.v2.CenterCrop, size: 24}]",
+            )
+        checked.append(transform)
+    return checked
+
+
+def per_channel(values: Sequence[float] | None, channels: int, name: str) -> Any:
+    """``mean``/``std`` as a (C, 1, 1) tensor; one value is used for every channel."""
+    if values is None:
+        return None
+    values = [values] if isinstance(values, (int, float)) else list(values)
+    if len(values) == 1:
+        values = values * channels
+    if len(values) != channels or (name == "std" and any(v == 0 for v in values)):
+        raise DataError(
+            f"datamodule.{name}={values} does not fit images of {channels} channels",
+            f"give datamodule.{name} one (non-zero) value per channel, e.g. "
+            "[0.485, 0.456, 0.406] / [0.229, 0.224, 0.225] for ImageNet, or set "
+            "datamodule.channels",
+        )
+    return torch.tensor(values, dtype=torch.float32).reshape(-1, 1, 1)
+
+
+MODES = {1: "L", 3: "RGB"}
+
+
+class ImageFolderDataset(Dataset):
+    """``root/<class>/<image>`` -> ``(image, class index)``; a flat ``root/<image>`` -> image.
+
+    A folder with subfolders is labelled (the sorted subfolder names are the classes);
+    one with images only is unlabelled, and batches are the images alone. Images are in
+    sorted path order; with ``image_size=None`` their sizes must be equal to form batches.
     """
 
-    def __init__(self, root: str | Path, image_size: int | None = 32) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: ImageSize = 32,
+        channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        transforms: Sequence[Any] | None = None,
+    ) -> None:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise DataError(
                 f"the image folder {str(self.root)!r} does not exist",
-                "pass datamodule.root=DIR with one subfolder of images per class",
+                "pass datamodule.root=DIR: images, or one subfolder of images per class",
             )
-        self.classes = sorted(p.name for p in self.root.iterdir() if p.is_dir())
-        self.samples = [
-            (path, label)
-            for label, name in enumerate(self.classes)
-            for path in _image_files(self.root / name)
-        ]
-        self.image_size = image_size
+        if channels not in MODES:
+            raise DataError(
+                f"datamodule.channels={channels!r}: images are read as 1 (grayscale) or 3 (RGB)",
+                "set datamodule.channels=1 or datamodule.channels=3",
+            )
+        self.classes = sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
+        loose = [p for p in _image_files(self.root) if p.parent == self.root]
+        if self.classes and loose:
+            raise DataError(
+                f"the image folder {str(self.root)!r} holds both images and subfolders: "
+                "neither one class per subfolder nor a flat folder of images",
+                "move the images into class subfolders, or point datamodule.root at a folder "
+                "of images only",
+            )
+        self.labelled = bool(self.classes)
+        if self.labelled:
+            self.samples = [
+                (path, label)
+                for label, name in enumerate(self.classes)
+                for path in _image_files(self.root / name)
+            ]
+        else:
+            self.samples = [(path, None) for path in loose]
+        self.shape = image_shape(image_size)
+        self.mode = MODES[channels]
+        self.mean = per_channel(mean, channels, "mean")
+        self.std = per_channel(std, channels, "std")
+        self.transforms = checked_transforms(transforms)
         self.sample_ids = [str(path) for path, _ in self.samples]
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> Any:
         from PIL import Image
         from torchvision.transforms.functional import pil_to_tensor, resize
 
         path, label = self.samples[index]
         try:
             with Image.open(path) as image:
-                pixels = pil_to_tensor(image.convert("RGB"))
+                pixels = pil_to_tensor(image.convert(self.mode))
         except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for a bad file
             raise ImageError(
                 f"cannot read the image {str(path)!r}: {error}",
                 "replace or remove that file (it is unreadable, or not a valid image)",
             ) from error
-        if self.image_size is not None and pixels.shape[1:] != (self.image_size, self.image_size):
-            pixels = resize(pixels, [self.image_size, self.image_size], antialias=True)
-        return pixels.float().div_(255.0), label
+        if self.shape is not None and tuple(pixels.shape[1:]) != self.shape:
+            pixels = resize(pixels, list(self.shape), antialias=True)
+        image = pixels.float().div_(255.0)
+        for transform in self.transforms:
+            image = transform(image)
+        if self.mean is not None:
+            image = image - self.mean
+        if self.std is not None:
+            image = image / self.std
+        return image if label is None else (image, label)
 
 
 class ImageFolderDataModule(ArrayDataModule):
     def __init__(
-        self, root: str, image_size: int | None = 32, val_fraction: float = 0.1, **loader_options
+        self,
+        root: str,
+        image_size: ImageSize = 32,
+        val_fraction: float = 0.1,
+        channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        transforms: Sequence[Any] | None = None,
+        **loader_options,
     ) -> None:
         loader_options.setdefault("batch_size", 256)
         super().__init__(**loader_options)
         self.root = root
         self.image_size = image_size
         self.val_fraction = val_fraction
+        self.image_options = {
+            "image_size": image_size,
+            "channels": channels,
+            "mean": mean,
+            "std": std,
+            "transforms": transforms,
+        }
 
     @property
     def input_files(self) -> list[Path]:
         return [Path(self.root)]
 
     def load_predict(self) -> ImageFolderDataset:
-        return ImageFolderDataset(self.root, self.image_size)
+        return ImageFolderDataset(self.root, **self.image_options)
 
     def load_fit(self) -> tuple[Dataset, Dataset]:
-        dataset = ImageFolderDataset(self.root, self.image_size)
+        dataset = ImageFolderDataset(self.root, **self.image_options)
+        if not dataset.labelled:
+            raise DataError(
+                f"the image folder {self.root!r} has no class subfolders: nothing to train on",
+                "put the training images in one subfolder per class",
+            )
         n_val = max(1, int(len(dataset) * self.val_fraction))
         generator = torch.Generator().manual_seed(0)
         train, val = random_split(dataset, [len(dataset) - n_val, n_val], generator=generator)

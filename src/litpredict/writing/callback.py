@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from litpredict import lightning_api
-from litpredict.data.base import sample_ids_of
+from litpredict.data.base import predict_dataset_length, sample_ids_of
 from litpredict.errors import PredictionError
 from litpredict.writing.disk import write_errors
 from litpredict.writing.finalize import finalize
@@ -39,13 +39,16 @@ class PredictionWriterMixin:
       that every sample has a prediction, and moves whole files into place.
     """
 
-    def __init__(self, format: str = "npy", output_dir: str | None = None) -> None:
+    def __init__(
+        self, format: str = "npy", output_dir: str | None = None, metrics: list[str] | None = None
+    ) -> None:
         super().__init__(write_interval="batch")
         if format not in FORMATS:
             raise PredictionError(
                 f"unknown writer format {format!r}", f"use one of {sorted(FORMATS)}"
             )
         self.format = format
+        self.metrics = metrics  # names of litpredict.metrics; None: the defaults
         self.output_dir = Path(output_dir) if output_dir else None
         self.kind: str | None = None
         self._shard: ShardWriter | None = None
@@ -76,15 +79,16 @@ class PredictionWriterMixin:
                 )
             loaders = loaders[0]
         dataset = loaders.dataset
+        num_samples = predict_dataset_length(dataset)
         if trainer.is_global_zero:
             ids = sample_ids_of(dataset)
             if ids is not None:
-                ids = checked_ids(ids, len(dataset))
+                ids = checked_ids(ids, num_samples)
             with write_errors("the sample ids", self.shard_root):
-                DatasetMeta(len(dataset), ids).write(self.shard_root)
+                DatasetMeta(num_samples, ids).write(self.shard_root)
         with write_errors("a prediction shard", self.shard_root):
             self._shard = ShardWriter(
-                self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=len(dataset)
+                self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=num_samples
             )
 
     def write_on_batch_end(
@@ -131,7 +135,7 @@ class PredictionWriterMixin:
             raise PredictionError(
                 "the prediction writer has no output_dir", "set writer.output_dir"
             )
-        return finalize(self.output_dir, self.format)
+        return finalize(self.output_dir, self.format, self.metrics)
 
 
 class PredictionWriter(PredictionWriterMixin, BasePredictionWriter):

@@ -22,7 +22,7 @@ from litpredict.writing.shards import SHARDS, DatasetMeta, read_shards
 STAGING = ".staging"
 
 
-def finalize(output_dir: Path, format: str) -> dict[str, Any]:
+def finalize(output_dir: Path, format: str, metrics: list[str] | None = None) -> dict[str, Any]:
     """Merge ``output_dir``'s shards into ``format`` files; ``{"outputs", "metrics", ...}``.
 
     Call on global rank 0 once every rank has closed its shard. Files are staged and
@@ -36,7 +36,7 @@ def finalize(output_dir: Path, format: str) -> dict[str, Any]:
     with write_errors("the predictions", output_dir):
         merged = merge_shards(read_shards(root), dataset.num_samples, staging)
         targets = merged.arrays.pop(TARGET, None)
-        metrics = label_metrics(merged.arrays, merged.kind, targets)
+        metrics = label_metrics(merged.arrays, merged.kind, targets, metrics)
         staged = FORMATS[format](merged.arrays, merged.kind, dataset.ids, staging)
     known = merged.sha256
     del merged, targets  # unmap the staged arrays before their files are hashed and moved

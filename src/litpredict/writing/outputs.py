@@ -30,10 +30,36 @@ def split_outputs(prediction: Any) -> tuple[str, dict[str, torch.Tensor]]:
     ):
         _check_keys(list(prediction))
         return "dict", dict(prediction)
+    strings = _string_outputs(prediction)
+    if strings:
+        raise PredictionError(
+            f"predict_step returned strings ({', '.join(strings)}) beside tensors; outputs "
+            "are written as arrays of one row per sample, strings are not",
+            "return tensors only (a label as its class index, e.g. "
+            "torch.tensor([classes.index(s) for s in labels])); to name each row, give the "
+            "predict dataset sample_ids: they are written as ids.txt and an id column",
+        )
     raise PredictionError(
         f"predict_step returned {type(prediction).__name__}, not tensors",
         "return a tensor, a tuple of tensors or a dict of tensors with one row per sample",
     )
+
+
+def _string_outputs(prediction: Any) -> list[str]:
+    """The keys (or positions) of ``prediction`` that hold a string or a list of strings."""
+    if isinstance(prediction, dict):
+        items = list(prediction.items())
+    elif isinstance(prediction, (tuple, list)):
+        items = list(enumerate(prediction))
+    else:
+        return []
+
+    def is_strings(value: Any) -> bool:
+        if isinstance(value, str):
+            return True
+        return isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value)
+
+    return [repr(key) for key, value in items if is_strings(value)]
 
 
 def _check_keys(keys: list) -> None:
