@@ -177,7 +177,7 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         from PIL import Image
-        from torchvision.transforms.functional import pil_to_tensor, resize
+        from torchvision.transforms.v2.functional import pil_to_tensor, resize
 
         path, label = self.samples[index]
         try:

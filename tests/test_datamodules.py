@@ -1,0 +1,322 @@
+"""Users' own data (issue #15): any datamodule from the command line or their own config
+group, image folders flat or by class with channels, resizing, normalization and
+transforms, iterable datasets and string outputs refused with what to do, torchmetrics
+metrics from a list. Every prediction is checked against an oracle computed by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv
+import pyarrow.parquet
+import pytest
+import torch
+from PIL import Image
+
+from conftest import compose_predict, predict_in_process, read_manifest, run_cli
+
+pytest.importorskip("lightning")
+
+from litpredict.errors import UserError
+from test_lightning_packages import fit_with_own_trainer, oracle
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """A regressor on each Lightning package, a string-returning model, two ResNets."""
+    import classic_models
+    import datamodule_models
+    import unified_models
+
+    root = tmp_path_factory.mktemp("datamodule_checkpoints")
+    x, y = datamodule_models.table(32, seed=0)
+    torch.manual_seed(0)
+    made = {
+        "classic": (classic_models.Regressor(), x, y),
+        "unified": (unified_models.Regressor(), x, y),
+        "labels": (datamodule_models.LabelsBeside(), x, y),
+    }
+    images = torch.rand(8, 3, 32, 32)
+    classes = torch.tensor([0, 1] * 4)
+    made["resnet_rgb"] = (datamodule_models.ResNetClassifier(num_classes=2), images, classes)
+    gray = datamodule_models.ResNetClassifier(num_classes=3, in_channels=1)
+    made["resnet_gray"] = (gray, images[:, :1], torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+    paths = {}
+    for name, (model, inputs, targets) in made.items():
+        paths[name] = root / f"{name}.ckpt"
+        fit_with_own_trainer(model, inputs, targets, paths[name])
+    return paths
+
+
+def resnet(checkpoint: Path, **init):
+    from datamodule_models import ResNetClassifier
+
+    model = ResNetClassifier(**init)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def test_a_user_datamodule_on_the_command_line_gets_only_its_own_keys(checkpoints, tmp_path):
+    """The demo group's seed, n_train, batch_size... would reach ``**kwargs`` otherwise."""
+    from datamodule_models import table
+    from litpredict import build
+
+    overrides = [
+        f"ckpt_path={checkpoints['classic']}",
+        "model._target_=classic_models.Regressor",
+        "datamodule._target_=datamodule_models.ClassicData",
+        "+datamodule.n=21",
+    ]
+    built = build.datamodule(compose_predict(*overrides, run_dir=tmp_path / "composed"))
+    assert (built.n, built.seed, built.extra) == (21, 1, {})
+    again = build.datamodule(
+        compose_predict(*overrides, "datamodule.seed=4", run_dir=tmp_path / "composed")
+    )
+    assert (again.seed, again.extra) == (4, {})  # a group key set again does reach it
+
+    manifest = predict_in_process(tmp_path, *overrides)
+    x, y = table(21, seed=1)
+    expected = oracle(checkpoints["classic"], x)
+    predictions = np.load(tmp_path / "run" / "predictions.npy")
+    np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-6)
+    assert manifest["datamodule"] == {"class": "datamodule_models.ClassicData", "num_samples": 21}
+    assert manifest["data"] == []
+    mse = float(np.mean((expected.astype(np.float64) - y.numpy()) ** 2))
+    assert manifest["metrics"]["mse"] == pytest.approx(mse, rel=1e-5)
+
+
+def test_an_unknown_key_for_a_user_datamodule_is_refused_by_name(checkpoints, tmp_path):
+    with pytest.raises(UserError) as caught:
+        predict_in_process(
+            tmp_path,
+            f"ckpt_path={checkpoints['unified']}",
+            "model._target_=unified_models.Regressor",
+            "datamodule._target_=datamodule_models.DescribedData",
+            "+datamodule.path=x.pt",
+            "+datamodule.colour=red",
+        )
+    assert "colour" in caught.value.problem and "datamodule" in caught.value.fix
+
+
+def test_the_protocol_fingerprints_inputs_and_names_rows_with_chosen_metrics(checkpoints, tmp_path):
+    """A ``lightning`` datamodule with input_files and sample_ids; csv; four metrics."""
+    x = torch.randn(19, 10, generator=torch.Generator().manual_seed(3))
+    torch.save(x, tmp_path / "x.pt")
+    manifest = predict_in_process(
+        tmp_path,
+        f"ckpt_path={checkpoints['unified']}",
+        "model._target_=unified_models.Regressor",
+        "datamodule._target_=datamodule_models.DescribedData",
+        f"+datamodule.path={tmp_path / 'x.pt'}",
+        "writer=csv",
+        "metrics=[mse,mae,rmse,r2]",
+    )
+    table = pyarrow.csv.read_csv(tmp_path / "run" / "predictions.csv")
+    assert table.column("id").to_pylist() == [f"row-{i}" for i in range(19)]
+    expected = oracle(checkpoints["unified"], x).astype(np.float64)
+    np.testing.assert_allclose(table.column("prediction_0").to_numpy(), expected[:, 0], rtol=1e-5)
+    assert [entry["path"] for entry in manifest["data"]] == [str(tmp_path / "x.pt")]
+    assert manifest["datamodule"]["num_samples"] == 19
+    diff = expected - x.sum(dim=1, keepdim=True).numpy().astype(np.float64)
+    target = x.sum(dim=1).numpy().astype(np.float64)
+    by_hand = {
+        "mse": np.mean(diff**2),
+        "mae": np.mean(np.abs(diff)),
+        "rmse": np.sqrt(np.mean(diff**2)),
+        "r2": 1 - np.sum(diff**2) / np.sum((target - target.mean()) ** 2),
+    }
+    assert manifest["metrics"] == pytest.approx(by_hand, rel=1e-4)
+
+
+def test_a_users_own_datamodule_group_through_the_search_path(checkpoints, tmp_path):
+    from datamodule_models import table
+
+    (tmp_path / "myconf" / "datamodule").mkdir(parents=True)
+    (tmp_path / "myconf" / "datamodule" / "mine.yaml").write_text(
+        "_target_: datamodule_models.ClassicData\nn: 13\nseed: 5\n"
+    )
+    manifest = predict_in_process(
+        tmp_path,
+        f"hydra.searchpath=[file://{tmp_path / 'myconf'}]",
+        "datamodule=mine",
+        f"ckpt_path={checkpoints['classic']}",
+        "model._target_=classic_models.Regressor",
+    )
+    expected = oracle(checkpoints["classic"], table(13, seed=5)[0])
+    np.testing.assert_allclose(
+        np.load(tmp_path / "run" / "predictions.npy"), expected, rtol=1e-5, atol=1e-6
+    )
+    assert manifest["datamodule"]["class"] == "datamodule_models.ClassicData"
+
+
+def gray_images(folder: Path, n: int = 5) -> list[Path]:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    paths = []
+    for i in range(n):
+        paths.append(folder / f"{i:02d}.png")
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def test_a_flat_folder_read_grayscale_resized_transformed_and_normalized(checkpoints, tmp_path):
+    """Unlabelled images: batches are the images alone, and there are no metrics."""
+    from torchvision.transforms.v2 import functional as F
+
+    paths = gray_images(tmp_path / "flat")
+    manifest = predict_in_process(
+        tmp_path,
+        f"ckpt_path={checkpoints['resnet_gray']}",
+        "model._target_=datamodule_models.ResNetClassifier",
+        "datamodule=image_folder",
+        f"datamodule.root={tmp_path / 'flat'}",
+        "datamodule.num_workers=0",
+        "datamodule.channels=1",
+        "datamodule.image_size=[36,36]",
+        "datamodule.transforms=[{_target_:torchvision.transforms.v2.CenterCrop,size:32}]",
+        "datamodule.mean=[0.5]",
+        "datamodule.std=[0.25]",
+        "writer=parquet",
+    )
+    by_hand = []
+    for path in paths:
+        gray = np.array(Image.open(path).convert("L"))
+        pixels = torch.from_numpy(gray)[None]
+        pixels = F.resize(pixels, [36, 36], antialias=True).float() / 255
+        by_hand.append((F.center_crop(pixels, [32, 32]) - 0.5) / 0.25)
+    with torch.no_grad():
+        expected = resnet(checkpoints["resnet_gray"], num_classes=3, in_channels=1)(
+            torch.stack(by_hand)
+        )
+    table = pyarrow.parquet.read_table(tmp_path / "run" / "predictions.parquet")
+    assert table.column("id").to_pylist() == [str(p) for p in paths]
+    got = np.stack([table.column(f"prediction_{j}").to_numpy() for j in range(3)], axis=1)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-5)
+    assert manifest["metrics"] == {}
+
+
+def test_a_resnet_with_imagenet_statistics_on_class_folders_with_f1(checkpoints, tmp_path):
+    """The README's example: a torchvision ResNet module, ImageNet mean and std."""
+    from torchvision.transforms.v2 import functional as F
+
+    rng = np.random.default_rng(3)
+    for label in ("cat", "dog"):
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pets" / label / f"{i}.jpg")
+    manifest = predict_in_process(
+        tmp_path,
+        f"ckpt_path={checkpoints['resnet_rgb']}",
+        "model._target_=datamodule_models.ResNetClassifier",
+        "datamodule=image_folder",
+        f"datamodule.root={tmp_path / 'pets'}",
+        "datamodule.num_workers=0",
+        "datamodule.image_size=36",
+        "datamodule.transforms=[{_target_:torchvision.transforms.v2.CenterCrop,size:32}]",
+        f"datamodule.mean={IMAGENET_MEAN}".replace(" ", ""),
+        f"datamodule.std={IMAGENET_STD}".replace(" ", ""),
+        "metrics=[accuracy,f1]",
+    )
+    ids = (tmp_path / "run" / "ids.txt").read_text().splitlines()
+    labels = np.array([0 if "/cat/" in i else 1 for i in ids])
+    mean = torch.tensor(IMAGENET_MEAN).reshape(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).reshape(3, 1, 1)
+    by_hand = []
+    for path in ids:
+        pixels = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+        pixels = F.resize(pixels, [36, 36], antialias=True).float() / 255
+        by_hand.append((F.center_crop(pixels, [32, 32]) - mean) / std)
+    with torch.no_grad():
+        expected = resnet(checkpoints["resnet_rgb"], num_classes=2)(torch.stack(by_hand))
+    predicted = np.load(tmp_path / "run" / "predictions.npy")
+    np.testing.assert_allclose(predicted, expected.numpy(), rtol=1e-4, atol=1e-5)
+    classes = predicted.argmax(axis=1)
+    f1s = []
+    for c in (0, 1):
+        tp = np.sum((classes == c) & (labels == c))
+        fp, fn = np.sum((classes == c) & (labels != c)), np.sum((classes != c) & (labels == c))
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    assert manifest["metrics"] == pytest.approx(
+        {"accuracy": float(np.mean(classes == labels)), "f1": float(np.mean(f1s))}
+    )
+
+
+def test_a_folder_of_images_and_subfolders_is_refused(tmp_path):
+    from litpredict.data import ImageFolderDataset
+
+    gray_images(tmp_path / "mixed" / "cats", n=1)
+    Image.new("RGB", (4, 4)).save(tmp_path / "mixed" / "loose.png")
+    with pytest.raises(UserError) as caught:
+        ImageFolderDataset(tmp_path / "mixed")
+    assert "both images and subfolders" in caught.value.problem
+
+
+def test_a_transform_that_is_not_torchvision_nor_torch_is_refused(tmp_path):
+    from litpredict.data import ImageFolderDataset
+
+    gray_images(tmp_path / "flat", n=1)
+    with pytest.raises(UserError) as caught:
+        ImageFolderDataset(tmp_path / "flat", transforms=[print])
+    assert "transforms[0]" in caught.value.problem and "_target_" in caught.value.fix
+
+
+def test_an_iterable_dataset_is_refused_with_what_to_do(checkpoints, tmp_path):
+    with pytest.raises(UserError) as caught:
+        predict_in_process(
+            tmp_path,
+            f"ckpt_path={checkpoints['classic']}",
+            "model._target_=classic_models.Regressor",
+            "datamodule._target_=datamodule_models.StreamData",
+        )
+    assert "IterableDataset" in caught.value.problem and "map-style" in caught.value.fix
+    assert read_manifest(tmp_path / "run")["status"] == "failed"
+
+
+def test_strings_beside_tensors_are_refused_with_what_to_return(checkpoints, tmp_path):
+    with pytest.raises(UserError) as caught:
+        predict_in_process(
+            tmp_path,
+            f"ckpt_path={checkpoints['labels']}",
+            "model._target_=datamodule_models.LabelsBeside",
+            "datamodule._target_=datamodule_models.ClassicData",
+        )
+    assert "'label'" in caught.value.problem and "sample_ids" in caught.value.fix
+
+
+def test_an_unknown_metric_is_refused_before_predicting(checkpoints, tmp_path):
+    with pytest.raises(UserError) as caught:
+        predict_in_process(
+            tmp_path,
+            f"ckpt_path={checkpoints['classic']}",
+            "model._target_=classic_models.Regressor",
+            "metrics=[mse,bogus]",
+        )
+    assert "bogus" in caught.value.problem
+    assert not (tmp_path / "run" / "predictions.npy").exists()
+
+
+@pytest.mark.slow
+def test_the_command_line_takes_a_user_datamodule_and_its_keys(checkpoints, tmp_path):
+    """The override form a user types, through the real CLI."""
+    from datamodule_models import table
+
+    run_cli(
+        "predict",
+        f"ckpt_path={checkpoints['classic']}",
+        "model._target_=classic_models.Regressor",
+        "datamodule._target_=datamodule_models.ClassicData",
+        "+datamodule.n=9",
+        f"hydra.run.dir={tmp_path / 'cli'}",
+        cwd=tmp_path,
+    )
+    expected = oracle(checkpoints["classic"], table(9, seed=1)[0])
+    np.testing.assert_allclose(
+        np.load(tmp_path / "cli" / "predictions.npy"), expected, rtol=1e-5, atol=1e-6
+    )
+    assert read_manifest(tmp_path / "cli")["datamodule"]["num_samples"] == 9
