@@ -143,6 +143,25 @@ def test_either_lightning_package_is_accepted() -> None:
     ]
 
 
+def test_a_lightning_hydra_template_model_config_passes_the_checks() -> None:
+    """LHT's configs/model/*.yaml nest a net and _partial_ optimizer/scheduler nodes: they
+    must pass (train and reproduce check them), while a function there is still refused."""
+    from omegaconf import OmegaConf
+
+    from litpredict.targets import UnsafeTarget, check_targets
+
+    node = OmegaConf.load(Path(__file__).parent / "lht_style/configs/model/mnist.yaml")
+    assert check_targets(node, "model", "LightningModule") == [
+        "model: lht_style.mnist_module.MNISTLitModule",
+        "model.optimizer: torch.optim.Adam",
+        "model.scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau",
+        "model.net: lht_style.simple_dense_net.SimpleDenseNet",
+    ]
+    node.optimizer._target_ = "torch.optim.lr_scheduler.LambdaLR.__init__"
+    with pytest.raises(UnsafeTarget, match=r"model\.optimizer"):
+        check_targets(node, "model", "LightningModule")
+
+
 def test_predict_refuses_a_datamodule_target_that_is_a_function(ckpt, tmp_path) -> None:
     from litpredict.targets import UnsafeTarget
 

@@ -27,7 +27,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "Callback": tuple(f"{p}.callbacks:Callback" for p in _LIGHTNING),
     "PredictionWriter": ("litpredict.writing:PredictionWriter",),
 }
-# What a nested ``_target_`` may build: Lightning's parts, torch modules, torchvision transforms.
+# What a nested ``_target_`` may build: Lightning's parts, torch modules, optimizers and
+# LR schedulers, torchvision transforms.
 NESTED_KINDS: tuple[str, ...] = (
     *(f"{p}.callbacks:Callback" for p in _LIGHTNING),
     *(f"{p}.loggers:Logger" for p in _LIGHTNING),
@@ -36,6 +37,9 @@ NESTED_KINDS: tuple[str, ...] = (
     *(f"{p}.plugins:Precision" for p in _LIGHTNING),
     *(f"{p}:LightningDataModule" for p in _LIGHTNING),
     "torch.nn:Module",
+    # lightning-hydra-template's model configs: optimizer/scheduler nodes with _partial_
+    "torch.optim:Optimizer",
+    "torch.optim.lr_scheduler:LRScheduler",
 )
 NESTED_MODULES = ("torchvision.transforms.",)  # classes under these modules are accepted
 
@@ -107,7 +111,7 @@ def check_targets(node: Any, where: str, kind: str) -> list[str]:
         else:
             bases, expected = (
                 _bases(NESTED_KINDS),
-                "Lightning callback, logger, plugin or torch module",
+                "Lightning callback, logger, plugin, torch module, optimizer or LR scheduler",
             )
         is_class = inspect.isclass(cls)
         if not (is_class and (issubclass(cls, bases) or _nested_module(cls, path != where))):
