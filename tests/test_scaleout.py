@@ -8,7 +8,7 @@ SLURM and are never skipped; the ``scheduler`` ones skip (with why) where SLURM 
 
 from __future__ import annotations
 
-import json
+import csv
 import os
 import socket
 import subprocess
@@ -250,8 +250,8 @@ def test_slurm_sweep_with_two_ddp_tasks_per_job(trained, data, tmp_path, slurm_e
     for job in jobs:
         ckpt = Path(read_manifest(job)["checkpoint"]["path"])
         _assert_complete(job, 2, _reference(tmp_path, ckpt, data["x"]))
-    summary = json.loads((sweep_dir / "summary.json").read_text())
-    rows = summary["jobs"] if isinstance(summary, dict) else summary
+    with open(sweep_dir / "summary.csv", newline="") as summary:
+        rows = list(csv.DictReader(summary))
     assert [row["status"] for row in rows] == ["complete"] * len(checkpoints)
     scripts = list((sweep_dir / ".submitit").rglob("*_submission.sh"))
     assert scripts and not any("gpu" in s.read_text() for s in scripts)  # a CPU partition
