@@ -162,7 +162,7 @@ def reproduce_ensemble(run_dir: Path, new_dir: Path | None) -> int:
     import secrets
 
     from litpredict.manifest import read_manifest
-    from litpredict.reproduce import EXIT_DIFFERENT, compare_outputs
+    from litpredict.reproduce import verdict
 
     manifest = read_manifest(run_dir) or {}
     spec = manifest.get("ensemble") or {}
@@ -188,16 +188,7 @@ def reproduce_ensemble(run_dir: Path, new_dir: Path | None) -> int:
     )
     if labels and (result.get("labels") or {}).get("sha256") != labels.get("sha256"):
         changes.append(f"labels {labels['path']} changed (sha256 differs from the manifest's)")
-    differences = compare_outputs(manifest, result)
-    for line in changes:
-        print(f"input changed: {line}")
-    for line in differences:
-        print(f"output differs: {line}")
-    if changes or differences:
-        print(f"not reproduced: {run_dir} vs {new_dir}")
-        return EXIT_DIFFERENT
-    print(f"reproduced: {len(result['outputs'])} outputs byte-identical in {new_dir}")
-    return 0
+    return verdict(run_dir, new_dir, changes, manifest, result)
 
 
 def _job_numbers(text: str) -> list[int]:

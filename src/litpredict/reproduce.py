@@ -163,6 +163,17 @@ def reproduce(run_dir: Path, new_dir: Path | None) -> int:
         log_file=_logging_to(new_dir),
     )
     result = run_reporting_errors(job, lambda: predict(OmegaConf.create(config), job))
+    return verdict(run_dir, new_dir, changes, manifest, result)
+
+
+def verdict(
+    run_dir: Path,
+    new_dir: Path,
+    changes: list[str],
+    manifest: dict[str, Any],
+    result: dict[str, Any],
+) -> int:
+    """Print what changed and what differs between the run and its re-run; the exit code."""
     differences = compare_outputs(manifest, result)
     for line in changes:
         print(f"input changed: {line}")
