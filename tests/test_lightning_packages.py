@@ -89,13 +89,13 @@ def test_the_package_is_read_from_the_mro_without_importing() -> None:
         unified.target("pytorch_lightning.loggers.CSVLogger")
         == "lightning.pytorch.loggers.CSVLogger"
     )
-    assert unified.target("litpredict.train.RecordModelTarget") == (
-        "litpredict.train.LightningRecordModelTarget"
+    assert unified.target("litpredict.training_callbacks.RecordModelTarget") == (
+        "litpredict.training_callbacks.LightningRecordModelTarget"
     )
     classic = lightning_api.api(PYTORCH_LIGHTNING)
     assert classic.target("lightning.pytorch.Trainer") == "pytorch_lightning.Trainer"
-    assert classic.target("litpredict.train.RecordModelTarget") == (
-        "litpredict.train.RecordModelTarget"
+    assert classic.target("litpredict.training_callbacks.RecordModelTarget") == (
+        "litpredict.training_callbacks.RecordModelTarget"
     )
 
 

@@ -7,16 +7,11 @@ compose -> build datamodule, model, callbacks, trainer -> ``Trainer.fit`` ->
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import Callback
 
-from litpredict import (
-    lightning_api,
-    resolvers,  # noqa: F401  (registers the resolvers conf/ uses)
-)
+from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from litpredict.cli import import_working_directory
 from litpredict.config_dir import config_dir
 from litpredict.job import Job
@@ -24,23 +19,6 @@ from litpredict.reporting import run_reporting_errors
 from litpredict.signals import interrupts_raise
 
 log = logging.getLogger(__name__)
-
-
-class RecordModelTargetMixin:
-    """Stores the model's class path in each checkpoint, so predict can check it."""
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        from litpredict.checkpoints import record_model_target
-
-        record_model_target(checkpoint, pl_module)
-
-
-class RecordModelTarget(RecordModelTargetMixin, Callback):
-    __doc__ = RecordModelTargetMixin.__doc__
-
-
-# LightningRecordModelTarget: the same as a lightning.pytorch Callback.
-__getattr__ = lightning_api.twins(__name__)
 
 
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:
