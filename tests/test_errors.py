@@ -218,3 +218,28 @@ def test_wrong_image_size_for_a_fixed_size_model(article_checkpoints, tmp_path) 
     )
     expect_message(message, "does not fit the model", "image_size")
     not_complete(tmp_path / "run")
+
+
+class _FailingDataset:
+    """A dataset whose sample raises a DataError, as a user's own dataset may."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int):
+        from litpredict.errors import DataError
+
+        raise DataError(f"sample {index} is broken", "repair the sample")
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_user_error_from_a_dataloader_worker_keeps_problem_and_fix(num_workers) -> None:
+    """torch re-raises a worker's error as ``cls(message=<traceback text>)``."""
+    from torch.utils.data import DataLoader
+
+    from litpredict.errors import DataError
+
+    with pytest.raises(DataError) as caught:
+        list(DataLoader(_FailingDataset(), batch_size=1, num_workers=num_workers))
+    assert caught.value.problem == "sample 0 is broken"
+    assert caught.value.fix == "repair the sample"

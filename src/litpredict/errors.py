@@ -14,9 +14,19 @@ FIX_PREFIX = "\n  fix: "  # between problem and fix in a message; user_error_in 
 
 
 class UserError(Exception):
-    """A problem with the user's input, with a hint on how to fix it."""
+    """A problem with the user's input, with a hint on how to fix it.
 
-    def __init__(self, problem: str, fix: str | None = None) -> None:
+    ``message=`` is how torch re-raises an error of a DataLoader worker in the main
+    process (``cls(message=<the worker's traceback text>)``): the problem and fix are
+    read back from that text, as :func:`user_error_in` does for a DDP worker's.
+    """
+
+    def __init__(
+        self, problem: str = "", fix: str | None = None, *, message: str | None = None
+    ) -> None:
+        if message is not None:
+            carried = _carried(message)
+            problem, fix = (carried[1], carried[2]) if carried else (message, None)
         self.problem = problem
         self.fix = fix
         super().__init__(self.message)
@@ -36,6 +46,10 @@ class DataError(UserError):
 
 class PredictionError(UserError):
     """Predictions are incomplete or inconsistent; nothing is marked complete."""
+
+
+class ImageError(DataError):
+    """An image that cannot be read, named by path (also from a DataLoader worker)."""
 
 
 def first_line(error: BaseException | str) -> str:
@@ -72,11 +86,8 @@ _WORKER_TRACEBACK = "Traceback (most recent call last)"
 _CARRIED = re.compile(rf"^{re.escape(__name__)}\.(\w+): ", re.MULTILINE)
 
 
-def user_error_in(error: BaseException) -> UserError | None:
-    """The UserError behind ``error``: itself, or the one that ended a spawned DDP worker."""
-    if isinstance(error, UserError):
-        return error
-    text = str(error)
+def _carried(text: str) -> tuple[type[UserError], str, str | None] | None:
+    """``(class, problem, fix)`` of the UserError a worker's traceback ``text`` ends with."""
     headers = list(_CARRIED.finditer(text))
     if not headers or _WORKER_TRACEBACK not in text:
         return None
@@ -88,7 +99,15 @@ def user_error_in(error: BaseException) -> UserError | None:
     if not (isinstance(cls, type) and issubclass(cls, UserError)):
         cls = UserError
     problem, _, fix = message.strip().partition(FIX_PREFIX)
-    return cls(problem.strip(), fix.strip() or None)
+    return cls, problem.strip(), fix.strip() or None
+
+
+def user_error_in(error: BaseException) -> UserError | None:
+    """The UserError behind ``error``: itself, or the one that ended a spawned DDP worker."""
+    if isinstance(error, UserError):
+        return error
+    carried = _carried(str(error))
+    return None if carried is None else carried[0](carried[1], carried[2])
 
 
 # torch's words for data that does not fit the model, and what to do about it.

@@ -16,28 +16,10 @@ import torch
 from torch.utils.data import Dataset, random_split
 
 from litpredict.data.base import ArrayDataModule
-from litpredict.errors import FIX_PREFIX, DataError
+from litpredict.errors import DataError, ImageError
 from litpredict.writing.ids import unwritable_id_reason
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
-class ImageError(DataError):
-    """An image that cannot be read, named by path; it survives a DataLoader worker.
-
-    torch re-raises a worker's exception in the main process as ``cls(message=text)``,
-    ``text`` holding the worker's traceback: the problem and fix are read back from it.
-    """
-
-    def __init__(
-        self, problem: str = "", fix: str | None = None, *, message: str | None = None
-    ) -> None:
-        if message is not None:
-            name = f"{type(self).__module__}.{type(self).__qualname__}: "
-            carried = message.rsplit(name, 1)[-1].strip()
-            problem, _, fix = carried.partition(FIX_PREFIX)
-            problem, fix = problem.strip(), fix.strip() or None
-        super().__init__(problem, fix)
 
 
 def _image_files(folder: Path) -> list[Path]:
