@@ -109,3 +109,25 @@ def test_a_complete_run_is_not_overwritten_by_another_checkpoint(trained, tmp_pa
         predict_in_process(tmp_path, other)
     assert (run_dir / "predictions.npy").read_bytes() == predictions
     assert read_manifest(run_dir)["status"] == "complete"
+
+
+def test_a_signal_between_the_final_renames_and_complete_waits(
+    trained, tmp_path, monkeypatch
+) -> None:
+    """SIGTERM right after the outputs got their final names is held until the manifest
+    says complete: final-named files never stand beside a manifest that is not."""
+    from litpredict.writing.callback import PredictionWriter
+
+    renamed = PredictionWriter.finalize
+
+    def finalize_then_signal(self):
+        result = renamed(self)  # the outputs have their final names now
+        os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(PredictionWriter, "finalize", finalize_then_signal)
+    ckpt = trained["linear_regression"] / "checkpoints" / "last.ckpt"
+    manifest = predict_in_process(tmp_path, "experiment=linear_regression", f"ckpt_path={ckpt}")
+    assert manifest["status"] == "complete"
+    assert read_manifest(tmp_path / "run")["status"] == "complete"
+    assert (tmp_path / "run" / "predictions.npy").is_file()

@@ -19,7 +19,7 @@ from litpredict.config_dir import config_dir
 from litpredict.errors import RunInterrupted, describe, first_line, user_error_in
 from litpredict.job import Job
 from litpredict.reporting import run_reporting_errors
-from litpredict.signals import interrupts_raise
+from litpredict.signals import interrupts_held, interrupts_raise
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
 def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict import build, provenance
     from litpredict.checkpoints import checkpoint_path, read_checkpoint
+    from litpredict.data.arguments import datamodule_record
     from litpredict.data.base import input_files_of
     from litpredict.distributed import is_global_zero
     from litpredict.manifest import COMPLETE
@@ -60,6 +61,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     if is_global_zero():
         clear_leftovers(job.run_dir)  # a failed run's shards would fill the disk again
     manifest = _started_manifest(cfg, job, ckpt_file, config, redo)
+    completed = False
     try:
         with interrupts_raise():
             lightning = build.lightning(cfg)  # the model's package: Trainer, callbacks, seeding
@@ -83,18 +85,23 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             trainer.strategy.barrier("litpredict-predicted")
             if not is_global_zero():
                 return {}
-            result = writer.finalize()
             data = fingerprint.result()
+            # An interrupt waits until the outputs have their final names and the manifest
+            # says complete: never final-named files of a run that is not complete.
+            with interrupts_held():
+                result = writer.finalize()
+                described = datamodule_record(datamodule, result["num_predictions"])
+                manifest.finish(COMPLETE, data=data, datamodule=described, **result)
+                completed = True
     except BaseException as error:
+        if completed and isinstance(error, RunInterrupted):
+            log.warning("interrupted (%s) once the run was complete", error.signal_name)
+            return manifest.data
         _record_end(manifest, error)
         disk_full = None if user_error_in(error) else no_space_error(error, job.run_dir)
         if disk_full is not None:
             raise disk_full from error
         raise
-    from litpredict.data.arguments import datamodule_record
-
-    described = datamodule_record(datamodule, result["num_predictions"])
-    manifest.finish(COMPLETE, data=data, datamodule=described, **result)
     log.info("%d predictions -> %s", result["num_predictions"], job.run_dir)
     return manifest.data
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,3 +31,29 @@ def interrupts_raise() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends, then arrive (main thread only).
+
+    For steps that must happen together or not at all: the outputs' final renames and
+    the manifest's ``complete``. The signal is caught and raised again at the end, not
+    masked: a process-wide signal goes to any thread that does not mask it (hashing and
+    fingerprint threads run beside the main one), and Python runs handlers in the main
+    thread anyway.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])  # now, to the handler the block held it from

@@ -6,10 +6,7 @@ so every format streams: tables are written in row chunks, never held whole.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import threading
 from collections.abc import Callable, Sequence
 from itertools import product
 from pathlib import Path
@@ -17,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from litpredict.errors import PredictionError
+from litpredict.signals import interrupts_held
 
 TABLE_CHUNK_ROWS = 1 << 17
 
@@ -150,24 +148,10 @@ FORMATS: dict[str, Callable[..., Staged]] = {
 def publish(staged: Staged, run_dir: Path) -> list[Path]:
     """Move staged files to their final names; SIGINT/SIGTERM wait until all are moved."""
     finals = []
-    with _signals_held():
+    with interrupts_held():
         for source, relative in staged:
             final = run_dir / relative
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, final)
             finals.append(final)
     return finals
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """SIGINT and SIGTERM are delivered when the block ends (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
