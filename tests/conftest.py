@@ -139,9 +139,13 @@ def trained(tmp_path_factory) -> dict[str, Path]:
 
 
 def plain_lightning_checkpoint(model, x, y, path: Path) -> None:
-    """What an article reader does: fit briefly, save a checkpoint. No litpredict involved."""
+    """What a user does: fit briefly with the Trainer of the model's own Lightning package
+    (``pytorch_lightning`` or ``lightning``), save a checkpoint. No litpredict involved."""
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader, TensorDataset
+
+    if not isinstance(model, pl.LightningModule):
+        import lightning.pytorch as pl
 
     trainer = pl.Trainer(
         max_steps=3,

@@ -14,12 +14,18 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import compose_predict, predict_in_process, read_manifest, run_cli
+from conftest import (
+    compose_predict,
+    plain_lightning_checkpoint,
+    predict_in_process,
+    read_manifest,
+    run_cli,
+)
 
 pytest.importorskip("lightning")
 
 from litpredict.errors import UserError
-from test_lightning_packages import fit_with_own_trainer, oracle
+from test_lightning_packages import oracle
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -48,7 +54,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     paths = {}
     for name, (model, inputs, targets) in made.items():
         paths[name] = root / f"{name}.ckpt"
-        fit_with_own_trainer(model, inputs, targets, paths[name])
+        plain_lightning_checkpoint(model, inputs, targets, paths[name])
     return paths
 
 

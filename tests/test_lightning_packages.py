@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, compose_predict, predict_in_process, read_manifest, run_cli
+from conftest import (
+    REPO,
+    compose_predict,
+    plain_lightning_checkpoint,
+    predict_in_process,
+    read_manifest,
+    run_cli,
+)
 
 lightning = pytest.importorskip("lightning")
 
@@ -24,23 +31,6 @@ from litpredict.checkpoints import trained_model_target  # noqa: E402
 from litpredict.lightning_api import LIGHTNING, PYTORCH_LIGHTNING  # noqa: E402
 
 MODELS = {LIGHTNING: "unified_models", PYTORCH_LIGHTNING: "classic_models"}
-
-
-def fit_with_own_trainer(model, x, y, path: Path) -> None:
-    """What a user of the model's package does: a few steps of its Trainer, one checkpoint."""
-    from torch.utils.data import DataLoader, TensorDataset
-
-    own = lightning_api.api_of(model)
-    trainer = own.Trainer(
-        max_steps=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=path.parent,
-    )
-    trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=16))
-    trainer.save_checkpoint(path)
 
 
 def oracle(checkpoint: Path, x: torch.Tensor) -> np.ndarray:
@@ -72,7 +62,7 @@ def regressors(tmp_path_factory) -> dict[str, Path]:
     for package, module in ((LIGHTNING, unified_models), (PYTORCH_LIGHTNING, classic_models)):
         torch.manual_seed(0)
         path = root / f"{package}.ckpt"
-        fit_with_own_trainer(module.Regressor(hidden=6), x, y, path)
+        plain_lightning_checkpoint(module.Regressor(hidden=6), x, y, path)
         made[package] = path
     return made
 
