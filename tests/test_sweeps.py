@@ -26,7 +26,9 @@ BAD = "bad, epoch=9 copy.ckpt"  # corrupt, and named with '=', ',' and spaces
 # --- the sweeper's expansion, with Hydra's real config loader and override parser ---
 
 
-def _jobs(args: list[str], sweep_dir: Path, max_batch_size: int | None = None) -> list:
+def _jobs(
+    args: list[str], sweep_dir: Path, max_batch_size: int | None = None, sweeper_too: bool = False
+):
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.utils import create_config_search_path
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -45,7 +47,8 @@ def _jobs(args: list[str], sweep_dir: Path, max_batch_size: int | None = None) -
     sweeper.hydra_context = HydraContext(config_loader=loader, callbacks=None)
     sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}})
     overrides = OverridesParser.create(config_loader=loader).parse_overrides(args)
-    return sweeper.split_arguments(overrides, max_batch_size)
+    batches = sweeper.split_arguments(overrides, max_batch_size)
+    return (sweeper, batches) if sweeper_too else batches
 
 
 def _value(override: str):
@@ -110,6 +113,18 @@ def test_glob_combines_with_other_sweeps_and_batches(tmp_path):
         ("seed=2", "epoch=0-step=1", "writer=csv"),
         ("seed=2", "epoch=1-step=2", "writer=csv"),
     ]
+
+
+def test_a_batch_is_validated_once_per_distinct_non_glob_overrides(tmp_path):
+    """Hydra composes every job of a batch to validate it, and again to run it; jobs
+    that differ only in the matched file compose alike, so one of them is validated."""
+    folder = _touch(tmp_path / "run", *(f"epoch={e}-step={e}.ckpt" for e in range(5)))
+    args = ["seed=1,2", f'ckpt_path=glob("{folder}/*.ckpt")']
+    sweeper, (batch,) = _jobs(args, tmp_path / "sweep", sweeper_too=True)
+    assert len(batch) == 10
+    chosen = sweeper._representatives(batch)
+    assert [job[0] for job in chosen] == ["seed=1", "seed=2"]
+    assert all(job in batch for job in chosen)
 
 
 def test_glob_may_depend_on_another_key_for_pairs(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
@@ -25,6 +26,13 @@ OPTIONAL = frozenset({"lightning"})  # left out of ``versions`` when not install
 
 
 def versions() -> dict[str, str | None]:
+    """The versions this process runs (a copy: the manifest may be edited by its caller)."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> dict[str, str | None]:
+    """Read once a process: packages loaded into it do not change under a sweep's jobs."""
     names = {
         "torch": "torch",
         "pytorch_lightning": "pytorch-lightning",

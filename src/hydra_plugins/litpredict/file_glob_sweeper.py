@@ -63,6 +63,7 @@ class FileGlobSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None, params: dict[str, str] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self._expanded: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+        self._file_glob_keys: set[str] = set()
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         """BasicSweeper.sweep, except that a failed job no longer cancels the later batches,
@@ -80,7 +81,7 @@ class FileGlobSweeper(BasicSweeper):
             logging.getLogger(_LAUNCHER_LOG).setLevel(logging.WARNING)
         while not self.is_done():
             batch = self.get_job_batch()
-            self.validate_batch_is_legal(batch)
+            self.validate_batch_is_legal(self._representatives(batch))
             results = self.launcher.launch(batch, initial_job_idx=first)
             for num, (job, result) in enumerate(zip(batch, results, strict=True), start=first):
                 if result.status == JobStatus.FAILED:
@@ -104,6 +105,7 @@ class FileGlobSweeper(BasicSweeper):
         for override in overrides:
             by_key[override.get_key_element()] = override
         globs = {k: o for k, o in by_key.items() if self._is_file_glob(o)}
+        self._file_glob_keys = set(globs)
         fixed = {k: self._choices(o) for k, o in by_key.items() if k not in globs}
 
         # Product in command-line order, as BasicSweeper does; a glob that names a later
@@ -129,6 +131,23 @@ class FileGlobSweeper(BasicSweeper):
         if max_batch_size is None:
             return [batches]
         return list(self.split_overrides_to_chunks(batches, max_batch_size))
+
+    def _representatives(self, batch: Sequence[Sequence[str]]) -> list[Sequence[str]]:
+        """One job per distinct set of overrides other than file-glob values.
+
+        Hydra validates a batch by composing every job's config up front, and the launcher
+        composes each again: over hundreds of checkpoints that doubled the per-job cost of
+        composition. Jobs that differ only in a matched file's path (a quoted string)
+        compose alike, so one of them stands for all.
+        """
+        seen: set[tuple[str, ...]] = set()
+        chosen = []
+        for job in batch:
+            shape = tuple(o for o in job if o.split("=", 1)[0] not in self._file_glob_keys)
+            if shape not in seen:
+                seen.add(shape)
+                chosen.append(job)
+        return chosen
 
     def _is_file_glob(self, override: Override) -> bool:
         if override.value_type != ValueType.GLOB_CHOICE_SWEEP:
