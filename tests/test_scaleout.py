@@ -181,6 +181,12 @@ def _two_agents(
     return results
 
 
+def _late_rendezvous_shutdown(result: subprocess.CompletedProcess) -> bool:
+    """torchrun's c10d rendezvous: the agent hosting the store may exit first, and the other
+    agent then fails only at shutdown (its workers had finished; the manifest says complete)."""
+    return "has failed to shutdown the rendezvous" in result.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.ddp
 def test_two_torchrun_agents_as_two_nodes(trained, data, tmp_path) -> None:
@@ -188,7 +194,7 @@ def test_two_torchrun_agents_as_two_nodes(trained, data, tmp_path) -> None:
     outputs = tmp_path / "outputs"
     results = _two_agents(ckpt, data["x"], [tmp_path, tmp_path], _outputs_env(outputs))
     for result in results:
-        assert result.returncode == 0, result.stderr[-6000:]
+        assert result.returncode == 0 or _late_rendezvous_shutdown(result), result.stderr[-6000:]
     _assert_complete(_only_run_dir(outputs), 2, _reference(tmp_path, ckpt, data["x"]))
 
 
