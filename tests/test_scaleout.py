@@ -141,6 +141,36 @@ def test_only_rank_zero_writes_hydra_files(monkeypatch, variable, rank, subdir) 
     assert resolvers.hydra_subdir() == subdir
 
 
+def test_ranks_probe_one_output_directory_at_once(monkeypatch, tmp_path) -> None:
+    """Every rank of a launch checks the shared run directory at the same moment: no rank may
+    remove the file another rank's check wrote (CI once failed both torchrun tests so)."""
+    import threading
+
+    from litpredict.hydra_callbacks import _writable
+
+    monkeypatch.setenv("WORLD_SIZE", "4")  # a multi-rank launch: the directory is kept
+    failures: list[BaseException] = []
+
+    def rank(barrier: threading.Barrier, run_dir: Path) -> None:
+        barrier.wait()
+        try:
+            _writable(str(run_dir), "hydra.run.dir")
+        except SystemExit as exit_:
+            failures.append(exit_)
+
+    for attempt in range(100):
+        barrier = threading.Barrier(4)
+        ranks = [
+            threading.Thread(target=rank, args=(barrier, tmp_path / str(attempt))) for _ in range(4)
+        ]
+        for thread in ranks:
+            thread.start()
+        for thread in ranks:
+            thread.join()
+    assert not failures
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "a probe was left behind"
+
+
 @pytest.mark.slow
 @pytest.mark.ddp
 def test_torchrun_two_processes_share_one_run_directory(trained, data, tmp_path) -> None:

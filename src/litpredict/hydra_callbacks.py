@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def _writable(directory: str, key: str) -> None:
     created = [p for p in [path, *path.parents] if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".litpredict-write-test"
+        # one name per process: the ranks of one launch probe the same directory at once
+        probe = path / f".litpredict-write-test-{secrets.token_hex(4)}.tmp"
         probe.write_text("")
         probe.unlink()
     except OSError as err:

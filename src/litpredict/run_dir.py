@@ -34,7 +34,7 @@ STAGING = ".staging"  # litpredict.writing.finalize.STAGING
 JOB_ERROR = "job_error.json"  # litpredict.sweep.summary.JOB_ERROR
 # Top-level entries that are Hydra's or litpredict's own, whatever a manifest lists.
 OWN_DIRS = {HYDRA, SHARDS, STAGING}
-OWN_FILES = {FILENAME, LOCK, JOB_ERROR, ".litpredict-write-test"}
+OWN_FILES = {FILENAME, LOCK, JOB_ERROR}  # and .*.tmp: atomic writes, the write probe
 # Names the writer gives outputs; a run that stopped before ``complete`` may leave them.
 OUTPUT_NAMES = ("predictions", "ids.txt")
 # Resolved config keys that do not change what a run writes: a terminal or not, where
