@@ -61,6 +61,15 @@ def test_json_files_are_strict_nan_and_infinities_become_null(tmp_path) -> None:
         "b": [None, None, 1.5],
         "c": {"d": None},
     }
+    # finite data takes the fast path, compact or not; numpy scalars stay numbers there too
+    finite = {"e": np.float32(0.5), "f": [np.int64(3), 2.0], "g": tmp_path}
+    for indent in (2, None):
+        write_json(tmp_path / "y.json", finite, indent=indent)
+        assert _strict_loads((tmp_path / "y.json").read_text()) == {
+            "e": 0.5,
+            "f": [3, 2.0],
+            "g": str(tmp_path),
+        }
     manifest = Manifest(tmp_path / "run")
     manifest.start()
     manifest.finish(COMPLETE, metrics={"loss": float("nan"), "mae": 0.25})

@@ -227,8 +227,11 @@ def test_each_job_reads_only_its_own_manifest(tmp_path, monkeypatch):
         return real_read(job_dir)
 
     renders: list[int] = []
+    tables: list[int] = []
+    real_csv = summary._csv_text
     monkeypatch.setattr(summary, "read_manifest_file", counting_read)
     monkeypatch.setattr(plot, "render", lambda rows: renders.append(len(rows)) or b"png")
+    monkeypatch.setattr(summary, "_csv_text", lambda c, r: tables.append(len(r)) or real_csv(c, r))
     sweep_dir = tmp_path / "sweep"
     jobs = 40
     write_plan(sweep_dir, [[f"ckpt_path=/ck/{n}.ckpt"] for n in range(jobs)])
@@ -236,20 +239,24 @@ def test_each_job_reads_only_its_own_manifest(tmp_path, monkeypatch):
     for num in range(jobs):
         job_dir = _finished_job(sweep_dir, num)
         reads.clear()
-        _, progress = update_summary(sweep_dir, job_dir, plot_every_s=3600)
+        row, progress = update_summary(sweep_dir, job_dir, files_every_s=3600, plot_every_s=3600)
         per_job.append(list(reads))
         assert (progress.finished, progress.total) == (num + 1, jobs)
+        assert (row["job_dir"], row["status"]) == (job_dir.name, "complete")
     assert per_job == [[f"{n}_epoch={n}-step={n * 10}"] for n in range(jobs)]
-    assert renders == [jobs]  # the first job draws the plot; then at most every hour
+    # the first job writes the tables and the plot, then at most every hour; the last job
+    # (the one that ends the plan) writes them again: no job in between rewrites them
+    assert renders == [jobs, jobs] and tables == [jobs, jobs]
     incremental = json.loads((sweep_dir / "summary.json").read_text())
     rebuilt = summary.write_summary(sweep_dir, plot=False)  # what litpredict-summary writes
     assert incremental["rows"] == rebuilt["rows"] and incremental["counts"] == {"complete": jobs}
 
     write_plan(sweep_dir, [[f"ckpt_path=/ck/{n}.ckpt"] for n in range(jobs + 1)])  # re-launch
     reads.clear()
-    summary_after, _ = update_summary(sweep_dir, sweep_dir / "0_epoch=0-step=0", plot_every_s=3600)
+    update_summary(sweep_dir, sweep_dir / "0_epoch=0-step=0", plot_every_s=3600)
     assert len(reads) == jobs  # a new plan: rebuilt once from every job's files
-    assert summary_after["counts"] == {"complete": jobs, "pending": 1}
+    relaunched = json.loads((sweep_dir / "summary.json").read_text())
+    assert relaunched["counts"] == {"complete": jobs, "pending": 1}
 
 
 def test_progress_line_counts_failures_and_estimates_the_rest():

@@ -49,7 +49,26 @@ def strict_json(data: Any) -> Any:
     return data
 
 
-def write_json(path: str | Path, data: Any) -> Path:
-    """``data`` as indented, strict JSON (non-finite numbers become null), written atomically."""
-    text = json.dumps(strict_json(data), indent=2, default=str, allow_nan=False)
-    return atomic_write(path, text + "\n")
+class _NotPlainJSON(Exception):
+    """An object JSON has no type for: take the slow, converting path."""
+
+
+def _not_plain(value: Any) -> Any:
+    raise _NotPlainJSON
+
+
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """``data`` as strict JSON: non-finite numbers as null, numpy/torch scalars as numbers.
+
+    Plain, finite data is encoded as it is (``indent=None`` by the C encoder); only data
+    that needs it is walked by :func:`strict_json` first.
+    """
+    try:
+        return json.dumps(data, indent=indent, default=_not_plain, allow_nan=False)
+    except (ValueError, _NotPlainJSON):  # NaN, infinity or a non-JSON object somewhere
+        return json.dumps(strict_json(data), indent=indent, default=str, allow_nan=False)
+
+
+def write_json(path: str | Path, data: Any, indent: int | None = 2) -> Path:
+    """``data`` as strict JSON (:func:`json_text`), written atomically."""
+    return atomic_write(path, json_text(data, indent) + "\n")

@@ -154,11 +154,10 @@ class SweepSummary(Callback):
         else:
             clear_job_error(job_dir)
         try:
-            summary, progress = update_summary(hydra.sweep.dir, job_dir)
+            row, progress = update_summary(hydra.sweep.dir, job_dir)
         except Exception as error:  # a summary problem must not fail a finished job
             print(f"litpredict: could not write the sweep summary: {error}", file=sys.stderr)
             return
-        row = next((r for r in summary["rows"] if r.get("job_dir") == job_dir.name), {})
         line = job_line(row, progress.line())
         log.debug("%s", line)
         print(line, flush=True)

@@ -2,11 +2,12 @@
 
 Rebuilding the summary from every manifest after every job costs O(jobs) per job, O(jobs²)
 over a sweep. Instead the summary's rows are kept in ``.summary-state.json`` beside it; a
-finished job replaces its own row there and rewrites ``summary.csv``/``.json``. The state
+finished job replaces its own row there. The state
 is trusted only for the plan (``jobs.json``) it was made from: a new or re-run sweep in the
 same directory rebuilds from the files once, as ``litpredict-summary`` always does.
-``summary.png`` (matplotlib, ~0.5 s) is redrawn at most every :data:`PLOT_EVERY_S`
-seconds while jobs run, and at the sweep's end.
+While jobs run, ``summary.csv``/``.json`` are rewritten at most every
+:data:`FILES_EVERY_S` seconds and ``summary.png`` (matplotlib, ~0.5 s) at most every
+:data:`PLOT_EVERY_S`; the job that ends the plan and the sweep's end write all three.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from litpredict.manifest import COMPLETE, FAILED, INTERRUPTED
 from litpredict.sweep.plan import FILENAME as PLAN
 
 STATE = ".summary-state.json"
+FILES_EVERY_S = 2.0
 PLOT_EVERY_S = 15.0
 _VERSION = 1
 
@@ -38,7 +40,7 @@ def _plan_signature(sweep_dir: Path) -> list[int] | None:
 def save_state(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
     """The rows as they are now, for the next job's update."""
     state = {"version": _VERSION, "plan": _plan_signature(sweep_dir), "rows": rows}
-    write_json(sweep_dir / STATE, state)
+    write_json(sweep_dir / STATE, state, indent=None)  # only litpredict reads it
 
 
 def _load_rows(sweep_dir: Path) -> list[dict[str, Any]] | None:
@@ -74,13 +76,12 @@ def _without_agreement(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "metrics": metrics}
 
 
-def _plot_due(sweep_dir: Path, every_s: float) -> bool:
-    from litpredict.sweep.summary import PNG
-
+def _due(path: Path, every_s: float) -> bool:
+    """``path`` is missing or older than ``every_s`` seconds."""
     try:
-        return time.time() - (sweep_dir / PNG).stat().st_mtime >= every_s
+        return time.time() - path.stat().st_mtime >= every_s
     except OSError:
-        return True  # no plot yet
+        return True
 
 
 @dataclass(frozen=True)
@@ -125,20 +126,33 @@ def _progress(sweep_dir: Path, rows: list[dict[str, Any]]) -> Progress:
 
 
 def update_summary(
-    sweep_dir: str | Path, job_dir: str | Path, plot_every_s: float = PLOT_EVERY_S
+    sweep_dir: str | Path,
+    job_dir: str | Path,
+    files_every_s: float = FILES_EVERY_S,
+    plot_every_s: float = PLOT_EVERY_S,
 ) -> tuple[dict[str, Any], Progress]:
-    """Put the finished job ``job_dir``'s row into the summary; read no other job's files."""
+    """Put the finished job ``job_dir``'s row into the summary; read no other job's files.
+
+    Returns the job's row and the sweep's progress.
+    """
     from litpredict.manifest import FILENAME as MANIFEST
     from litpredict.sweep.plan import read_plan
-    from litpredict.sweep.summary import collect, job_row, locked, write_files
+    from litpredict.sweep.summary import CSV, PNG, collect, job_row, locked, write_files
 
     sweep_dir, job_dir = Path(sweep_dir), Path(job_dir)
     with locked(sweep_dir):
         rows = _load_rows(sweep_dir)
-        if rows is None:  # the first job of this launch: once from every job's files
+        first = rows is None
+        if first:  # the first job of this launch: once from every job's files
             rows = collect(sweep_dir)
         else:
             plan = None if (job_dir / MANIFEST).is_file() else read_plan(sweep_dir)
             rows = _merge([_without_agreement(r) for r in rows], job_row(job_dir, plan))
-        summary = write_files(sweep_dir, rows, plot=_plot_due(sweep_dir, plot_every_s))
-    return summary, _progress(sweep_dir, rows)
+        progress = _progress(sweep_dir, rows)
+        last = progress.finished == progress.total  # Hydra may skip on_multirun_end
+        if first or last or _due(sweep_dir / CSV, files_every_s):
+            write_files(sweep_dir, rows, plot=last or _due(sweep_dir / PNG, plot_every_s))
+        else:
+            save_state(sweep_dir, rows)
+    row = next((r for r in rows if r.get("job_dir") == job_dir.name), {})
+    return row, progress

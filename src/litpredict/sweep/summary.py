@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from litpredict.files import atomic_write, write_json
+from litpredict.files import atomic_write, json_text, write_json
 from litpredict.manifest import COMPLETE, FAILED, RUNNING
 from litpredict.manifest import FILENAME as MANIFEST
 from litpredict.sweep.plan import read_plan
@@ -174,6 +174,15 @@ def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
     return text.getvalue()
 
 
+def _json_text(summary: dict[str, Any]) -> str:
+    """summary.json, indented, with one row a line: readable, and quick to write after
+    every job of a long sweep (each row by the C encoder)."""
+    head = json_text({k: v for k, v in summary.items() if k != "rows"})  # "{\n  ...\n}"
+    rows = ",\n    ".join(json_text(row, indent=None) for row in summary["rows"])
+    body = f"[\n    {rows}\n  ]" if rows else "[]"
+    return head.removesuffix("\n}") + f',\n  "rows": {body}\n}}\n'
+
+
 @contextlib.contextmanager
 def locked(sweep_dir: Path) -> Iterator[None]:
     """One rebuild at a time: the last job to finish then always writes the final summary."""
@@ -208,15 +217,16 @@ def write_files(sweep_dir: Path, rows: list[dict[str, Any]], plot: bool) -> dict
     from litpredict.sweep.state import save_state
 
     columns = _columns(rows)
+    flat = [_flat(r) for r in rows]
     summary = {
         "sweep_dir": str(sweep_dir.resolve()),
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "counts": dict(Counter(str(r["status"]) for r in rows)),
         "columns": columns,
-        "rows": [{c: _flat(r).get(c) for c in columns} for r in rows],
+        "rows": [{c: f.get(c) for c in columns} for f in flat],
     }
     atomic_write(sweep_dir / CSV, _csv_text(columns, summary["rows"]).encode())
-    write_json(sweep_dir / JSON, summary)
+    atomic_write(sweep_dir / JSON, _json_text(summary))
     save_state(sweep_dir, rows)
     if plot:
         from litpredict.sweep.plot import render
