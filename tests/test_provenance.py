@@ -148,3 +148,26 @@ def test_predict_records_the_chosen_data_hash(trained, tmp_path) -> None:
         )
         [entry] = manifest["data"]
         assert entry[algorithm] == expected
+
+
+def test_git_state_names_the_commit_and_whether_tracked_files_changed(tmp_path) -> None:
+    import subprocess
+
+    def git(*args: str) -> str:
+        identity = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
+        return subprocess.run(
+            ["git", *identity, *args], cwd=tmp_path, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    assert provenance.git_state(tmp_path) is None  # no commit yet
+    (tmp_path / "model.py").write_text("a = 1\n")
+    git("add", "model.py")
+    git("commit", "-qm", "first")
+    head = git("rev-parse", "HEAD")
+    assert provenance.git_state(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "notes.txt").write_text("untracked files do not make it dirty")
+    assert provenance.git_state(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "model.py").write_text("a = 2\n")
+    assert provenance.git_state(tmp_path) == {"commit": head, "dirty": True}
+    assert provenance.git_state(tmp_path / "notes.txt") is None  # not a directory: no git

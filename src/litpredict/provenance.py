@@ -53,24 +53,25 @@ def _installed_versions() -> dict[str, str | None]:
 
 
 def git_state(directory: Path | None = None) -> dict[str, Any] | None:
-    """``{commit, dirty}`` of the git checkout holding ``directory`` (default: cwd)."""
+    """``{commit, dirty}`` of the git checkout holding ``directory`` (default: cwd).
 
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args],
+    One ``git status`` (porcelain v2 names the commit too): it runs in every sweep job.
+    """
+    try:
+        status = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
             cwd=directory or Path.cwd(),
             capture_output=True,
             text=True,
             timeout=10,
             check=True,
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "dirty": dirty}
+    commit = next((line.split()[2] for line in status if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":  # not a checkout, or no commit yet
+        return None
+    return {"commit": commit, "dirty": any(not line.startswith("#") for line in status)}
 
 
 def host() -> dict[str, Any]:
