@@ -11,6 +11,8 @@ checkpoint is an error.
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 import inspect
 import logging
@@ -176,16 +178,26 @@ def group_defaults(group: str = "model") -> dict[str, Any]:
 
     if not HydraConfig.initialized():
         return {}
-    runtime = HydraConfig.get().runtime
-    choice = runtime.choices.get(group)
-    if not choice:
-        return {}
-    for source in runtime.config_sources:
+    choice = HydraConfig.get().runtime.choices.get(group)
+    return group_file_node(group, str(choice)) if choice else {}
+
+
+def group_file_node(group: str, choice: str) -> dict[str, Any]:
+    """``<group>/<choice>.yaml``'s node from the Hydra job's search path, ``{}`` if none."""
+    from hydra.core.hydra_config import HydraConfig
+
+    for source in HydraConfig.get().runtime.config_sources:
         text = _group_file(source.schema, source.path, f"{group}/{choice}.yaml")
         if text is not None:
-            node = OmegaConf.create(text)
-            return OmegaConf.to_container(node) if isinstance(node, DictConfig) else {}
+            return copy.deepcopy(_parsed_yaml(text))  # callers edit their copy
     return {}
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_yaml(text: str) -> dict[str, Any]:
+    """Parsed once a process for each text: every job of a sweep reads the same files."""
+    node = OmegaConf.create(text)
+    return OmegaConf.to_container(node) if isinstance(node, DictConfig) else {}
 
 
 def _group_file(schema: str, root: str, name: str) -> str | None:

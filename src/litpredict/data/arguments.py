@@ -87,19 +87,11 @@ def datamodule_group_defaults() -> dict[str, Any]:
 
 
 def _group_file_node(group: str, choice: str) -> dict[str, Any]:
-    from hydra.core.hydra_config import HydraConfig
+    from litpredict.model_arguments import group_file_node
 
-    from litpredict.model_arguments import _group_file
-
-    for source in HydraConfig.get().runtime.config_sources:
-        text = _group_file(source.schema, source.path, f"{group}/{choice}.yaml")
-        if text is not None:
-            loaded = OmegaConf.create(text)
-            if isinstance(loaded, DictConfig):
-                container = OmegaConf.to_container(loaded)
-                container.pop("defaults", None)
-                return container
-    return {}
+    node = group_file_node(group, choice)
+    node.pop("defaults", None)
+    return node
 
 
 def datamodule_record(datamodule: Any, num_samples: int | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ job's log file (``<job dir>/predict.log``), Python warnings included.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 
@@ -41,18 +42,25 @@ def _import_lightning() -> None:
             continue
 
 
-def quiet_job_console() -> None:
-    """Call at the start of each sweep job, after Hydra configured the job's logging."""
-    logging.captureWarnings(True)  # warnings.warn -> the "py.warnings" logger -> log file
+@functools.cache
+def _lightning_through_root() -> None:
+    """Once a process: Lightning's own console handlers (added when its packages are
+    imported, so imported here first) would bypass the root's filter. Hydra's per-job
+    logging setup leaves them alone, so one pass over the (many) loggers is enough."""
     _import_lightning()
-    # Their own console handlers (added on import) would bypass the root's filter.
     for name, logger in list(logging.Logger.manager.loggerDict.items()):
         if not isinstance(logger, logging.Logger) or name.split(".")[0] not in _LIGHTNING:
             continue
         for handler in [h for h in logger.handlers if _is_console(h)]:
             logger.removeHandler(handler)
         logger.propagate = True
-    for handler in logging.getLogger().handlers:
+
+
+def quiet_job_console() -> None:
+    """Call at the start of each sweep job, after Hydra configured the job's logging."""
+    logging.captureWarnings(True)  # warnings.warn -> the "py.warnings" logger -> log file
+    _lightning_through_root()
+    for handler in logging.getLogger().handlers:  # Hydra made them anew for this job
         if _is_console(handler) and not any(isinstance(f, _ProblemsOnly) for f in handler.filters):
             handler.addFilter(_ProblemsOnly())
 
