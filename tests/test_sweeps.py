@@ -258,6 +258,15 @@ def test_each_job_reads_only_its_own_manifest(tmp_path, monkeypatch):
     relaunched = json.loads((sweep_dir / "summary.json").read_text())
     assert relaunched["counts"] == {"complete": jobs, "pending": 1}
 
+    # a resumed sweep whose jobs were all complete: no job "ends the plan" again
+    write_plan(sweep_dir, [[f"ckpt_path=/ck/{n}.ckpt"] for n in range(jobs)])
+    renders.clear()
+    tables.clear()
+    for num in range(jobs):
+        update_summary(sweep_dir, sweep_dir / f"{num}_epoch={num}-step={num * 10}",
+                       files_every_s=3600, plot_every_s=3600)  # fmt: skip
+    assert renders == [] and tables == [jobs]  # the first job rebuilt the tables once
+
 
 def test_progress_line_counts_failures_and_estimates_the_rest():
     from litpredict.sweep.state import Progress

@@ -114,8 +114,16 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _ended(row: dict[str, Any]) -> bool:
+    return row["status"] in (COMPLETE, FAILED, INTERRUPTED)
+
+
+def _all_ended(rows: list[dict[str, Any]]) -> bool:
+    return all(_ended(r) for r in rows)
+
+
 def _progress(sweep_dir: Path, rows: list[dict[str, Any]]) -> Progress:
-    ended = [r for r in rows if r["status"] in (COMPLETE, FAILED, INTERRUPTED)]
+    ended = [r for r in rows if _ended(r)]
     failed = sum(r["status"] != COMPLETE for r in ended)
     try:
         started = (sweep_dir / PLAN).stat().st_mtime  # written just before the first job
@@ -141,16 +149,16 @@ def update_summary(
 
     sweep_dir, job_dir = Path(sweep_dir), Path(job_dir)
     with locked(sweep_dir):
-        rows = _load_rows(sweep_dir)
-        first = rows is None
-        if first:  # the first job of this launch: once from every job's files
+        saved = _load_rows(sweep_dir)
+        if saved is None:  # the first job of this launch: once from every job's files
             rows = collect(sweep_dir)
         else:
             plan = None if (job_dir / MANIFEST).is_file() else read_plan(sweep_dir)
-            rows = _merge([_without_agreement(r) for r in rows], job_row(job_dir, plan))
+            rows = _merge([_without_agreement(r) for r in saved], job_row(job_dir, plan))
         progress = _progress(sweep_dir, rows)
-        last = progress.finished == progress.total  # Hydra may skip on_multirun_end
-        if first or last or _due(sweep_dir / CSV, files_every_s):
+        # the job that ends the plan writes everything: Hydra may skip on_multirun_end
+        last = saved is not None and _all_ended(rows) and not _all_ended(saved)
+        if saved is None or last or _due(sweep_dir / CSV, files_every_s):
             write_files(sweep_dir, rows, plot=last or _due(sweep_dir / PNG, plot_every_s))
         else:
             save_state(sweep_dir, rows)
