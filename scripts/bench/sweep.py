@@ -11,6 +11,7 @@ rows a job), one process each. Start-up cancels out of the marginal cost per che
 - ``hydra``: a bare Hydra app whose task does nothing, ``-m x=range(N)``: Hydra's own cost.
 
 Peak RSS is the largest process of each run (ru_maxrss): after 20 jobs vs after 100.
+Walls are the best of :data:`REPEATS` rounds, run side by side (see :func:`bench_sweep`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from bench.measure import Run, measure
 SIZES = (20, 60, 100)
 QUICK_SIZES = (3, 6, 9)
 ROWS = 2048  # the linear demo's predict split, what each litpredict job predicts
+APPROACHES = ("litpredict", "loop", "hydra")
+REPEATS = 3
 BARE_APP = """import hydra
 
 
@@ -121,22 +124,23 @@ def _run(approach: str, folder: Path, workdir: Path, data: Path, count: int) -> 
 
 
 def bench_sweep(workdir: Path, quick: bool) -> list[SweepRow]:
+    """Each (approach, size) ``REPEATS`` times, the approaches side by side in every round;
+    the best wall of each is kept: a burst of the machine's own noise (this VM's disk
+    stalls) then slows one run, not one approach."""
     sizes = QUICK_SIZES if quick else SIZES
-    print(f"sweep: {', '.join(map(str, sizes))} checkpoints", flush=True)
+    repeats = 1 if quick else REPEATS
+    print(f"sweep: {', '.join(map(str, sizes))} checkpoints, best of {repeats}", flush=True)
     source = make_checkpoint(workdir, "linear_regression", quick)
     data = make_input(workdir / f"input-10-{ROWS}.npy", ROWS, (10,))
     folders = {n: _checkpoints(workdir, source, n) for n in sizes}
-    rows = []
-    for approach in ("litpredict", "loop", "hydra"):
-        runs = {n: _run(approach, folders[n], workdir, data, n) for n in sizes}
-        rows.append(
-            SweepRow(
-                approach,
-                {n: r.wall_s for n, r in runs.items()},
-                {n: r.exit_peak_mb for n, r in runs.items()},
-            )
-        )
-    return rows
+    rows = {a: SweepRow(a, {}, {}) for a in APPROACHES}
+    for _ in range(repeats):
+        for n in sizes:
+            for approach, row in rows.items():
+                run = _run(approach, folders[n], workdir, data, n)
+                row.walls[n] = min(row.walls.get(n, run.wall_s), run.wall_s)
+                row.peaks[n] = max(row.peaks.get(n, run.exit_peak_mb), run.exit_peak_mb)
+    return list(rows.values())
 
 
 def sweep_table(rows: list[SweepRow]) -> list[str]:
