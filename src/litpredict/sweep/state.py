@@ -2,12 +2,12 @@
 
 Rebuilding the summary from every manifest after every job costs O(jobs) per job, O(jobs²)
 over a sweep. Instead the summary's rows are kept in ``.summary-state.json`` beside it; a
-finished job replaces its own row there. The state
-is trusted only for the plan (``jobs.json``) it was made from: a new or re-run sweep in the
-same directory rebuilds from the files once, as ``litpredict-summary`` always does.
-While jobs run, ``summary.csv``/``.json`` are rewritten at most every
-:data:`FILES_EVERY_S` seconds and ``summary.png`` (matplotlib, ~0.5 s) at most every
-:data:`PLOT_EVERY_S`; the job that ends the plan and the sweep's end write all three.
+finished job replaces its own row there. The state is trusted only for the plan
+(``jobs.json``) it was made from: a new or re-run sweep in the same directory rebuilds
+from the files once, as ``litpredict-summary`` always does. While jobs run,
+``summary.csv``/``.json`` are rewritten at most every :data:`FILES_EVERY_S` seconds and
+``summary.png`` (matplotlib, ~0.5 s) at most every :data:`PLOT_EVERY_S`; the first job of
+a launch, the job that ends the plan and the sweep's end write all three.
 """
 
 from __future__ import annotations
@@ -156,10 +156,12 @@ def update_summary(
             plan = None if (job_dir / MANIFEST).is_file() else read_plan(sweep_dir)
             rows = _merge([_without_agreement(r) for r in saved], job_row(job_dir, plan))
         progress = _progress(sweep_dir, rows)
-        # the job that ends the plan writes everything: Hydra may skip on_multirun_end
+        # the first job of a launch and the one that ends the plan write everything
+        # (Hydra skips on_multirun_end once a job failed)
         last = saved is not None and _all_ended(rows) and not _all_ended(saved)
-        if saved is None or last or _due(sweep_dir / CSV, files_every_s):
-            write_files(sweep_dir, rows, plot=last or _due(sweep_dir / PNG, plot_every_s))
+        everything = saved is None or last
+        if everything or _due(sweep_dir / CSV, files_every_s):
+            write_files(sweep_dir, rows, plot=everything or _due(sweep_dir / PNG, plot_every_s))
         else:
             save_state(sweep_dir, rows)
     row = next((r for r in rows if r.get("job_dir") == job_dir.name), {})

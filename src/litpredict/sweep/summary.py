@@ -175,8 +175,8 @@ def _csv_text(columns: list[str], rows: list[dict[str, Any]]) -> str:
 
 
 def _json_text(summary: dict[str, Any]) -> str:
-    """summary.json, indented, with one row a line: readable, and quick to write after
-    every job of a long sweep (each row by the C encoder)."""
+    """summary.json, indented, with one row a line: readable, and quick to write while a
+    long sweep runs (each row by the C encoder)."""
     head = json_text({k: v for k, v in summary.items() if k != "rows"})  # "{\n  ...\n}"
     rows = ",\n    ".join(json_text(row, indent=None) for row in summary["rows"])
     body = f"[\n    {rows}\n  ]" if rows else "[]"
