@@ -139,6 +139,33 @@ def test_the_protocol_fingerprints_inputs_and_names_rows_with_chosen_metrics(che
     assert manifest["metrics"] == pytest.approx(by_hand, rel=1e-4)
 
 
+def test_a_lightning_datamodule_feeds_a_pytorch_lightning_model(checkpoints, tmp_path):
+    """The adapter's other direction: ``import lightning`` data, a ``pytorch_lightning``
+    model and so its Trainer; the protocols still reach the manifest and the ids."""
+    from datamodule_models import DescribedData
+    from litpredict.lightning_api import PYTORCH_LIGHTNING, api
+
+    x = torch.randn(13, 10, generator=torch.Generator().manual_seed(5))
+    torch.save(x, tmp_path / "x.pt")
+    data = DescribedData(str(tmp_path / "x.pt"))
+    assert api(PYTORCH_LIGHTNING).datamodule(data) is not data  # wrapped for that Trainer
+    manifest = predict_in_process(
+        tmp_path,
+        f"ckpt_path={checkpoints['classic']}",
+        "model._target_=classic_models.Regressor",
+        "datamodule._target_=datamodule_models.DescribedData",
+        f"+datamodule.path={tmp_path / 'x.pt'}",
+        "datamodule.batch_size=4",  # a loader key of the replaced group, set again
+        "writer=csv",
+    )
+    table = pyarrow.csv.read_csv(tmp_path / "run" / "predictions.csv")
+    assert table.column("id").to_pylist() == [f"row-{i}" for i in range(13)]
+    expected = oracle(checkpoints["classic"], x)
+    np.testing.assert_allclose(table.column("prediction_0").to_numpy(), expected[:, 0], rtol=1e-5)
+    assert manifest["datamodule"] == {"class": "datamodule_models.DescribedData", "num_samples": 13}
+    assert [entry["path"] for entry in manifest["data"]] == [str(tmp_path / "x.pt")]
+
+
 def test_a_users_own_datamodule_group_through_the_search_path(checkpoints, tmp_path):
     from datamodule_models import table
 
