@@ -179,8 +179,7 @@ def test_the_train_console_script_trains_a_lightning_model_from_the_working_dire
     result = subprocess.run(
         [
             console_script("litpredict-train"),
-            "model._target_=unified_models.Regressor",
-            "~model.output_dim",
+            "model._target_=unified_models.Regressor",  # no ~model.output_dim needed
             "+model.hidden=5",
             "trainer.max_epochs=1",
             "datamodule.n_train=128",
@@ -248,3 +247,24 @@ def test_ddp_predicts_a_lightning_model_in_dataset_order(regressors, tmp_path) -
     assert read_manifest(run_dir)["world_size"] == 2
     predictions = np.load(run_dir / "predictions.npy")
     np.testing.assert_allclose(predictions, oracle(regressors[LIGHTNING], x), rtol=1e-5, atol=1e-6)
+
+
+def test_training_another_class_gets_only_its_own_arguments(tmp_path) -> None:
+    """As when predicting: ``model=linear``'s input_dim/output_dim/lr do not reach another
+    class unless set again, and a key it does not take is refused only when typed."""
+    from litpredict import build
+    from litpredict.errors import UserError
+    from litpredict.job import Job
+
+    def built(*overrides: str):
+        config = compose_predict(*overrides, run_dir=tmp_path / "train", config_name="train")
+        return build.training_model(config, Job.from_hydra().explicit_keys("model"))
+
+    other = built("model._target_=unified_models.Regressor", "+model.hidden=16")
+    assert dict(other.hparams) == {"input_dim": 10, "hidden": 16, "lr": 0.01}
+    again = built("model._target_=unified_models.Regressor", "model.lr=0.05")
+    assert again.hparams.lr == 0.05  # set again on the command line: it does reach it
+    own = built()  # the group file's own class keeps the group's values
+    assert (own.hparams.input_dim, own.hparams.output_dim, own.hparams.lr) == (10, 1, 0.05)
+    with pytest.raises(UserError, match=r"takes no arguments \['depth'\]"):
+        built("model._target_=unified_models.Regressor", "+model.depth=3")

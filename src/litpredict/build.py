@@ -115,11 +115,18 @@ def training_callbacks(cfg: DictConfig, lightning: LightningAPI | None = None) -
     return [instantiate(in_package(c, lightning)) for c in chosen.values()]
 
 
-def training_model(cfg: DictConfig):
-    """A fresh model from config (for train.py); refuses anything but a LightningModule."""
-    model_class(cfg.model._target_)
+def training_model(cfg: DictConfig, explicit: Iterable[str] = ()):
+    """A fresh model from config (for train.py); refuses anything but a LightningModule.
+
+    Its arguments follow the same rules as a predicting model's (model_arguments.py): with
+    another class than the group file's, that file's keys reach it only if set again, and
+    keys it does not take are dropped unless ``explicit`` (the command line's) names them.
+    """
+    from litpredict.model_arguments import group_defaults, init_arguments
+
+    cls = model_class(cfg.model._target_)
     check_targets(cfg.model, "model", "LightningModule")
-    return instantiate(cfg.model, _convert_="all")
+    return cls(**init_arguments(cls, cfg.model, {}, explicit, group_defaults("model")))
 
 
 def predicting_model(cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: Iterable[str]):

@@ -32,7 +32,7 @@ def train(cfg: DictConfig, job: Job) -> dict[str, float]:
         lightning = build.lightning(cfg)
         lightning.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build.datamodule(cfg)
-        model = build.training_model(cfg)
+        model = build.training_model(cfg, job.explicit_keys("model"))
         callbacks = build.training_callbacks(cfg, lightning)
         trainer = build.trainer(cfg, callbacks=callbacks, lightning=lightning)
         trainer.fit(model, datamodule=lightning.datamodule(datamodule))
