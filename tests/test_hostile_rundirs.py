@@ -362,6 +362,27 @@ def test_a_second_run_into_a_locked_directory_stops_naming_the_first(ckpt, tmp_p
     assert not (run_dir / ".litpredict.lock").exists()  # released with the run
 
 
+def test_a_training_into_a_locked_directory_stops_naming_the_first(tmp_path) -> None:
+    """Trainings are locked too: the command stops before Hydra writes .hydra/, and
+    ``train`` itself (what a sweep job runs) before it writes anything."""
+    from litpredict.job import Job
+    from litpredict.run_dir import RunDirError
+    from litpredict.train import train
+
+    run_dir = tmp_path / "train"
+    holder = _holding(run_dir)
+    try:
+        result = run_cli("train", f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
+        assert result.returncode == 2 and f"pid {holder.pid}" in result.stderr
+        config = compose_predict("trainer.max_epochs=1", run_dir=run_dir, config_name="train")
+        with pytest.raises(RunDirError, match=f"in use by another run \\(pid {holder.pid} on "):
+            train(config, Job.from_hydra())
+        assert sorted(p.name for p in run_dir.iterdir()) == [".litpredict.lock"]
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+
+
 @pytest.mark.slow
 def test_two_concurrent_commands_into_one_directory(ckpt, tmp_path) -> None:
     """Two real runs at once: the second stops at once naming the first, which completes.

@@ -42,29 +42,33 @@ class CheckOutputDir(Callback):
 
 
 class RunDirCheck(Callback):
-    """Before Hydra writes ``.hydra/`` into the run directory (single runs): refuse a folder
-    holding files that are not litpredict's, lock it (a second run stops here, naming the
-    first), and keep ``.hydra/``'s files so a run that does nothing can put them back.
+    """Before Hydra writes ``.hydra/`` into the run directory (single runs): lock it (a
+    second run, predicting or training, stops here, naming the first); for predictions,
+    also refuse a folder holding files that are not litpredict's, and keep ``.hydra/``'s
+    files so a run that does nothing can put them back.
 
     ``on_job_start`` would be too late: Hydra's ``run_job`` saves ``.hydra/`` before it
-    calls job callbacks. Sweep jobs are checked and locked by ``predict`` itself.
+    calls job callbacks. Sweep jobs are checked and locked by ``predict``/``train`` itself.
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from litpredict.distributed import is_global_zero
 
-        if "ckpt_path" not in config or not is_global_zero():
-            return  # training runs, and the other tasks of a multi-task (srun) job
+        if not is_global_zero():
+            return  # the other tasks of a multi-task (srun) job
         from litpredict.run_dir import RunDirError, RunLock, refuse_foreign, remember_hydra_files
 
+        predicting = "ckpt_path" in config
         run_dir = Path(str(config.hydra.run.dir)).absolute()
         try:
-            refuse_foreign(run_dir)
+            if predicting:
+                refuse_foreign(run_dir)
             RunLock.acquire(run_dir)
         except RunDirError as error:
             print(f"litpredict: error: {error.message}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE) from None
-        remember_hydra_files(run_dir)
+        if predicting:
+            remember_hydra_files(run_dir)
 
 
 def _writable(directory: str, key: str) -> None:

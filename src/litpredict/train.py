@@ -22,6 +22,19 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:
+    """Fit into ``job.run_dir``, held locked: two trainings never write one directory."""
+    from litpredict.distributed import is_global_zero
+    from litpredict.run_dir import RunLock
+
+    lock = RunLock.acquire(job.run_dir) if is_global_zero() else None
+    try:
+        return _train_locked(cfg, job)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit the model with its own package's Trainer (``lightning`` or ``pytorch_lightning``)."""
     from litpredict import build
     from litpredict.files import write_json
