@@ -26,15 +26,10 @@ log = logging.getLogger(__name__)
 
 def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
     """Predict into ``job.run_dir``, held locked; a run already complete there is returned."""
-    from litpredict.distributed import is_global_zero
-    from litpredict.run_dir import RunLock
+    from litpredict.run_dir import locked_run_dir
 
-    lock = RunLock.acquire(job.run_dir) if is_global_zero() else None
-    try:
+    with locked_run_dir(job.run_dir):
         return _predict_locked(cfg, job)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -21,6 +22,7 @@ import shlex
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,20 @@ class RunLock:
             del self._held[self.run_dir]
             (self.run_dir / LOCK).unlink(missing_ok=True)  # while still holding it
             os.close(self._fd)
+
+
+@contextlib.contextmanager
+def locked_run_dir(run_dir: Path) -> Iterator[None]:
+    """``run_dir`` held by :class:`RunLock` for the block, by rank 0: the other ranks of a
+    launch work in rank 0's directory under its lock."""
+    from litpredict.distributed import is_global_zero
+
+    lock = RunLock.acquire(run_dir) if is_global_zero() else None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _same_file(fd: int, path: Path) -> bool:

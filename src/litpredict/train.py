@@ -23,15 +23,10 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit into ``job.run_dir``, held locked: two trainings never write one directory."""
-    from litpredict.distributed import is_global_zero
-    from litpredict.run_dir import RunLock
+    from litpredict.run_dir import locked_run_dir
 
-    lock = RunLock.acquire(job.run_dir) if is_global_zero() else None
-    try:
+    with locked_run_dir(job.run_dir):
         return _train_locked(cfg, job)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _train_locked(cfg: DictConfig, job: Job) -> dict[str, float]:
