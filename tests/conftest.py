@@ -64,9 +64,9 @@ def compose_predict(*overrides: str, run_dir: Path | None = None, config_name: s
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict, read_write
 
-    from litpredict import resolvers  # noqa: F401  (what importing an entry point registers)
-    from litpredict.cli import quote_checkpoint_paths
-    from litpredict.config_dir import config_dir
+    from litpredict.process import resolvers  # noqa: F401  (what importing an entry point registers)
+    from litpredict.process.argv import quote_checkpoint_paths
+    from litpredict.process.config_dir import config_dir
 
     typed = quote_checkpoint_paths(list(overrides))
     if run_dir is not None:
@@ -92,8 +92,8 @@ def predict_in_process(tmp_path: Path, *overrides: str) -> dict[str, Any]:
     would print ``litpredict: error: <problem>\n  fix: <fix>`` and exit 2). The run goes to
     ``tmp_path / "run"`` unless ``overrides`` set ``hydra.run.dir``.
     """
-    from litpredict.job import Job
     from litpredict.predict import predict
+    from litpredict.process.job import Job
 
     run_dir = None if any(o.startswith("hydra.run.dir=") for o in overrides) else tmp_path / "run"
     config = compose_predict(*overrides, run_dir=run_dir)

@@ -1,7 +1,7 @@
 """Models that fail on purpose, for tests of how a failure ends a run."""
 
-from litpredict.errors import DataError
 from litpredict.models import LinearRegression
+from litpredict.process.errors import DataError
 
 
 class FailsOnRank(LinearRegression):

@@ -17,7 +17,7 @@ def write_run(
     epoch: int = 0,
 ) -> Path:
     """A run directory as predict leaves it (writer=npy): outputs, ids.txt, a complete manifest."""
-    from litpredict.hashing import sha256_file
+    from litpredict.rundir.hashing import sha256_file
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(predictions, dict):

@@ -9,8 +9,8 @@ import torch
 
 from conftest import predict_in_process, run_cli
 from litpredict.average import PROVENANCE_KEY, average_checkpoints
-from litpredict.errors import CheckpointError, UserError
-from litpredict.hashing import sha256_file
+from litpredict.process.errors import CheckpointError, UserError
+from litpredict.rundir.hashing import sha256_file
 
 
 def _checkpoint(path: Path, epoch: int, weight: torch.Tensor, tracked: int, **extra) -> Path:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from litpredict.compare import CompareError, compare, write_comparison
-from litpredict.run_outputs import read_run
+from litpredict.results.comparison import CompareError, compare, write_comparison
+from litpredict.rundir.predictions import read_run
 from litpredict.sweep.summary import write_summary
 from run_dirs import write_run, write_sweep
 

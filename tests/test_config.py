@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-import litpredict.resolvers  # noqa: F401  (conf/ uses litpredict's resolvers)
-from litpredict.config_dir import config_dir
+import litpredict.process.resolvers  # noqa: F401  (conf/ uses litpredict's resolvers)
+from litpredict.process.config_dir import config_dir
 
 CONF = Path(config_dir())
 
@@ -121,14 +121,14 @@ def test_help_and_cfg_are_fast_and_do_not_import_torch(tmp_path) -> None:
     ],
 )
 def test_checkpoint_names_with_equals_need_no_quoting(typed, parsed) -> None:
-    from litpredict.cli import quote_checkpoint_paths
+    from litpredict.process.argv import quote_checkpoint_paths
 
     (override,) = quote_checkpoint_paths([typed])
     assert composed("predict", [override]).ckpt_path == parsed
 
 
 def test_sweep_syntax_is_left_as_typed() -> None:
-    from litpredict.cli import quote_checkpoint_paths
+    from litpredict.process.argv import quote_checkpoint_paths
 
     typed = ["ckpt_path=glob(runs/*.ckpt)", "ckpt_path=a.ckpt,b.ckpt", 'ckpt_path="a=1.ckpt"']
     assert quote_checkpoint_paths(typed) == typed

@@ -24,7 +24,7 @@ from conftest import (
 
 pytest.importorskip("lightning")
 
-from litpredict.errors import UserError
+from litpredict.process.errors import UserError
 from test_lightning_packages import oracle
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -70,7 +70,7 @@ def resnet(checkpoint: Path, **init):
 def test_a_user_datamodule_on_the_command_line_gets_only_its_own_keys(checkpoints, tmp_path):
     """The demo group's seed, n_train, batch_size... would reach ``**kwargs`` otherwise."""
     from datamodule_models import table
-    from litpredict import build
+    from litpredict.data.build import build_datamodule
 
     overrides = [
         f"ckpt_path={checkpoints['classic']}",
@@ -78,9 +78,9 @@ def test_a_user_datamodule_on_the_command_line_gets_only_its_own_keys(checkpoint
         "datamodule._target_=datamodule_models.ClassicData",
         "+datamodule.n=21",
     ]
-    built = build.datamodule(compose_predict(*overrides, run_dir=tmp_path / "composed"))
+    built = build_datamodule(compose_predict(*overrides, run_dir=tmp_path / "composed"))
     assert (built.n, built.seed, built.extra) == (21, 1, {})
-    again = build.datamodule(
+    again = build_datamodule(
         compose_predict(*overrides, "datamodule.seed=4", run_dir=tmp_path / "composed")
     )
     assert (again.seed, again.extra) == (4, {})  # a group key set again does reach it
@@ -143,7 +143,7 @@ def test_a_lightning_datamodule_feeds_a_pytorch_lightning_model(checkpoints, tmp
     """The adapter's other direction: ``import lightning`` data, a ``pytorch_lightning``
     model and so its Trainer; the protocols still reach the manifest and the ids."""
     from datamodule_models import DescribedData
-    from litpredict.lightning_api import PYTORCH_LIGHTNING, api
+    from litpredict.trainer.lightning_api import PYTORCH_LIGHTNING, api
 
     x = torch.randn(13, 10, generator=torch.Generator().manual_seed(5))
     torch.save(x, tmp_path / "x.pt")

@@ -9,10 +9,10 @@ import textwrap
 import pytest
 from hydra import compose, initialize_config_dir
 
-import litpredict.resolvers  # noqa: F401  (conf/ uses litpredict's resolvers)
-from litpredict import build
-from litpredict.config_dir import config_dir
-from litpredict.distributed import DestroyProcessGroupAtExit
+import litpredict.process.resolvers  # noqa: F401  (conf/ uses litpredict's resolvers)
+from litpredict.process.config_dir import config_dir
+from litpredict.process.ranks import DestroyProcessGroupAtExit
+from litpredict.trainer import build
 
 # A one-rank gloo group, then an atexit probe registered *before* the callback's setup:
 # atexit runs handlers last-in first-out, so the probe sees the group as the interpreter
@@ -20,18 +20,18 @@ from litpredict.distributed import DestroyProcessGroupAtExit
 RANK = """
 import atexit, sys
 import torch, torch.distributed as dist
-from litpredict import distributed
+from litpredict.process import ranks
 
 calls = []
-destroy = distributed.destroy_process_group
-distributed.destroy_process_group = lambda: calls.append(1) or destroy()
+destroy = ranks.destroy_process_group
+ranks.destroy_process_group = lambda: calls.append(1) or destroy()
 
 dist.init_process_group("gloo", init_method=f"file://{sys.argv[1]}", rank=0, world_size=1)
 dist.all_reduce(torch.tensor(1))
 atexit.register(lambda: print(f"destroyed {len(calls)}x, initialized: {dist.is_initialized()}"))
 if sys.argv[2] == "with-callback":
-    distributed.DestroyProcessGroupAtExit().setup(None, None, "predict")
-    distributed.DestroyProcessGroupAtExit().setup(None, None, "predict")  # a second run
+    ranks.DestroyProcessGroupAtExit().setup(None, None, "predict")
+    ranks.DestroyProcessGroupAtExit().setup(None, None, "predict")  # a second run
 """
 
 

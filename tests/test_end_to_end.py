@@ -17,7 +17,7 @@ import pytest
 from hydra.utils import instantiate
 
 from conftest import EXPERIMENTS, compose_predict, predict_in_process, read_manifest, run_cli
-from litpredict.errors import UserError
+from litpredict.process.errors import UserError
 from plain_torch import FORWARD, state_dict
 
 pytestmark = pytest.mark.slow
@@ -85,8 +85,8 @@ def test_two_runs_in_the_same_second_get_two_directories(trained, tmp_path, monk
     import hydra.core.utils
     from hydra.core.hydra_config import HydraConfig
 
-    from litpredict.job import Job
     from litpredict.predict import predict
+    from litpredict.process.job import Job
 
     class SameSecond(datetime.datetime):
         @classmethod
@@ -111,7 +111,7 @@ def test_two_runs_in_the_same_second_get_two_directories(trained, tmp_path, monk
 
 def test_checkpoint_hyperparameters_rebuild_the_model(tmp_path) -> None:
     """A checkpoint trained with hidden_size=16 predicts as such; contradicting it fails."""
-    from litpredict.job import Job
+    from litpredict.process.job import Job
     from litpredict.train import train
 
     train_dir = tmp_path / "train"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import predict_in_process, run_cli
-from litpredict.combine import EnsembleError
-from litpredict.ensemble import reproduce_ensemble, select_jobs, write_ensemble
-from litpredict.hashing import sha256_file
-from litpredict.run_outputs import read_run
+from litpredict.results.combine import EnsembleError
+from litpredict.results.ensembles import reproduce_ensemble, select_jobs, write_ensemble
+from litpredict.rundir.hashing import sha256_file
+from litpredict.rundir.predictions import read_run
 from run_dirs import write_run, write_sweep
 
 

@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 
 from conftest import predict_in_process, run_cli
-from litpredict.errors import FIX_PREFIX, describe, user_error_in
-from litpredict.reporting import EXIT_ERROR, EXIT_USAGE
+from litpredict.process.errors import FIX_PREFIX, describe, user_error_in
+from litpredict.process.reporting import EXIT_ERROR, EXIT_USAGE
 
 pytestmark = pytest.mark.slow
 
@@ -227,7 +227,7 @@ class _FailingDataset:
         return 2
 
     def __getitem__(self, index: int):
-        from litpredict.errors import DataError
+        from litpredict.process.errors import DataError
 
         raise DataError(f"sample {index} is broken", "repair the sample")
 
@@ -237,7 +237,7 @@ def test_a_user_error_from_a_dataloader_worker_keeps_problem_and_fix(num_workers
     """torch re-raises a worker's error as ``cls(message=<traceback text>)``."""
     from torch.utils.data import DataLoader
 
-    from litpredict.errors import DataError
+    from litpredict.process.errors import DataError
 
     with pytest.raises(DataError) as caught:
         list(DataLoader(_FailingDataset(), batch_size=1, num_workers=num_workers))

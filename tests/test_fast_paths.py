@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, SequentialSampler
 
-from litpredict.build import compiled
+from litpredict.checkpoint.model import compiled
 from litpredict.data.arrays import ArrayDataset, auto_batch_size, collate_batch
 from litpredict.data.base import ArrayDataModule
 from litpredict.data.samplers import ShardSampler, SliceBatchSampler
-from litpredict.errors import DataError
-from litpredict.hashing import HASHES, ThreadedDigest
+from litpredict.process.errors import DataError
+from litpredict.rundir.hashing import HASHES, ThreadedDigest
 from litpredict.writing.merge import merge_shards
 from litpredict.writing.shards import ShardWriter, read_shards
 

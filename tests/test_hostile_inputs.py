@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from conftest import REPO, predict_in_process
-from litpredict.errors import UserError
 from litpredict.models import LinearRegression
+from litpredict.process.errors import UserError
 
 pytestmark = pytest.mark.slow
 
@@ -336,7 +336,7 @@ MERGE_ON_A_FULL_DISK = textwrap.dedent(
 
     import numpy as np
 
-    from litpredict.errors import UserError
+    from litpredict.process.errors import UserError
     from litpredict.writing.finalize import finalize
     from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, compose_predict, predict_in_process, read_manifest, run_cli
-from litpredict.errors import UserError
+from litpredict.process.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def _strict_loads(text: str):
 
 
 def test_json_files_are_strict_nan_and_infinities_become_null(tmp_path) -> None:
-    from litpredict.files import write_json
-    from litpredict.manifest import COMPLETE, Manifest
+    from litpredict.rundir.files import write_json
+    from litpredict.rundir.manifest import COMPLETE, Manifest
 
     data = {"a": math.nan, "b": [math.inf, -math.inf, 1.5], "c": {"d": np.float32("nan")}}
     write_json(tmp_path / "x.json", data)
@@ -109,13 +109,14 @@ def test_build_refuses_targets_of_the_wrong_kind_before_calling_them(
 ) -> None:
     from omegaconf import OmegaConf
 
-    from litpredict import build
-    from litpredict.targets import UnsafeTarget
+    from litpredict.checkpoint.targets import UnsafeTarget
+    from litpredict.data.build import build_datamodule
+    from litpredict.trainer import build
 
     marker = tmp_path / "marker"
     cfg = OmegaConf.create({section: json.loads(json.dumps(node).replace("{marker}", str(marker)))})
     with pytest.raises(UnsafeTarget, match="refusing to call it"):
-        {"datamodule": build.datamodule, "trainer": build.trainer}.get(
+        {"datamodule": build_datamodule, "trainer": build.trainer}.get(
             section, lambda c: build.writer(c, tmp_path)
         )(cfg)
     assert not marker.exists()
@@ -124,8 +125,9 @@ def test_build_refuses_targets_of_the_wrong_kind_before_calling_them(
 def test_training_callbacks_and_model_are_checked(tmp_path) -> None:
     from omegaconf import OmegaConf
 
-    from litpredict import build
-    from litpredict.targets import UnsafeTarget
+    from litpredict.checkpoint.model import training_model
+    from litpredict.checkpoint.targets import UnsafeTarget
+    from litpredict.trainer import build
 
     marker = tmp_path / "marker"
     evil = {"_target_": "subprocess.run", "_args_": [["touch", str(marker)]]}
@@ -133,14 +135,14 @@ def test_training_callbacks_and_model_are_checked(tmp_path) -> None:
         build.training_callbacks(OmegaConf.create({"callbacks": {"evil": evil}}))
     model = {"_target_": "litpredict.models.LinearRegression", "loss": evil}
     with pytest.raises(UnsafeTarget, match=r"model\.loss"):
-        build.training_model(OmegaConf.create({"model": model}))
+        training_model(OmegaConf.create({"model": model}))
     assert not marker.exists()
 
 
 def test_either_lightning_package_is_accepted() -> None:
     from omegaconf import OmegaConf
 
-    from litpredict.targets import check_targets
+    from litpredict.checkpoint.targets import check_targets
 
     for target in ("pytorch_lightning.Trainer", "lightning.pytorch.Trainer"):
         assert check_targets(OmegaConf.create({"_target_": target}), "trainer", "Trainer")
@@ -157,7 +159,7 @@ def test_a_lightning_hydra_template_model_config_passes_the_checks() -> None:
     must pass (train and reproduce check them), while a function there is still refused."""
     from omegaconf import OmegaConf
 
-    from litpredict.targets import UnsafeTarget, check_targets
+    from litpredict.checkpoint.targets import UnsafeTarget, check_targets
 
     node = OmegaConf.load(Path(__file__).parent / "lht_style/configs/model/mnist.yaml")
     assert check_targets(node, "model", "LightningModule") == [
@@ -172,7 +174,7 @@ def test_a_lightning_hydra_template_model_config_passes_the_checks() -> None:
 
 
 def test_predict_refuses_a_datamodule_target_that_is_a_function(ckpt, tmp_path) -> None:
-    from litpredict.targets import UnsafeTarget
+    from litpredict.checkpoint.targets import UnsafeTarget
 
     marker = tmp_path / "marker"
     with pytest.raises(UnsafeTarget, match=r"datamodule\._target_ 'os\.system'"):
@@ -232,8 +234,8 @@ def test_reproduce_a_hostile_manifest_runs_nothing(complete_run, tmp_path) -> No
     ],
 )
 def test_reproduce_refuses_every_target_that_fails(complete_run, tmp_path, section, node, message):
+    from litpredict.checkpoint.targets import UnsafeTarget
     from litpredict.reproduce import reproduce
-    from litpredict.targets import UnsafeTarget
 
     marker = tmp_path / "marker"
     node = json.loads(json.dumps(node).replace("{marker}", str(marker)))
@@ -244,7 +246,7 @@ def test_reproduce_refuses_every_target_that_fails(complete_run, tmp_path, secti
 
 
 def test_reproduce_names_what_it_will_build(complete_run) -> None:
-    from litpredict.reproduce import checked_targets
+    from litpredict.results.reproduction import checked_targets
 
     built = checked_targets(read_manifest(complete_run)["config"])
     assert sorted(built) == [
@@ -259,7 +261,7 @@ def test_reproduce_names_what_it_will_build(complete_run) -> None:
 
 
 def test_a_complete_run_of_another_config_or_data_is_an_error(ckpt, tmp_path) -> None:
-    from litpredict.run_dir import RunDirError
+    from litpredict.rundir.ownership import RunDirError
 
     data = _features(tmp_path / "x.npy")
     base = [f"ckpt_path={ckpt}", "datamodule=array_file", f"datamodule.path={data}"]
@@ -279,8 +281,8 @@ def test_a_complete_run_of_another_config_or_data_is_an_error(ckpt, tmp_path) ->
 
 
 def test_a_sweep_job_of_another_run_is_redone_and_says_why(ckpt, tmp_path) -> None:
-    from litpredict.job import Job
     from litpredict.predict import predict
+    from litpredict.process.job import Job
     from litpredict.sweep.summary import job_row
 
     data = _features(tmp_path / "x.npy")
@@ -323,7 +325,7 @@ def test_a_run_that_does_nothing_leaves_dot_hydra_as_it_was(ckpt, tmp_path) -> N
 
 _HOLD = """
 import sys, time
-from litpredict.run_dir import RunLock
+from litpredict.rundir.ownership import RunLock
 RunLock.acquire(sys.argv[1])
 print("locked", flush=True)
 time.sleep(600)
@@ -342,7 +344,7 @@ def _holding(run_dir: Path) -> subprocess.Popen:
 
 
 def test_a_second_run_into_a_locked_directory_stops_naming_the_first(ckpt, tmp_path) -> None:
-    from litpredict.run_dir import RunDirError
+    from litpredict.rundir.ownership import RunDirError
 
     run_dir = tmp_path / "run"
     holder = _holding(run_dir)
@@ -365,8 +367,8 @@ def test_a_second_run_into_a_locked_directory_stops_naming_the_first(ckpt, tmp_p
 def test_a_training_into_a_locked_directory_stops_naming_the_first(tmp_path) -> None:
     """Trainings are locked too: the command stops before Hydra writes .hydra/, and
     ``train`` itself (what a sweep job runs) before it writes anything."""
-    from litpredict.job import Job
-    from litpredict.run_dir import RunDirError
+    from litpredict.process.job import Job
+    from litpredict.rundir.ownership import RunDirError
     from litpredict.train import train
 
     run_dir = tmp_path / "train"
@@ -424,7 +426,7 @@ def test_two_concurrent_commands_into_one_directory(ckpt, tmp_path) -> None:
 
 
 def test_a_folder_with_files_no_manifest_lists_is_refused(ckpt, tmp_path) -> None:
-    from litpredict.run_dir import RunDirError
+    from litpredict.rundir.ownership import RunDirError
 
     folder = tmp_path / "run"
     folder.mkdir()
@@ -449,7 +451,7 @@ def test_hydras_and_litpredicts_own_files_do_not_count(ckpt, tmp_path) -> None:
     (run_dir / ".shards" / "rank00000").mkdir(parents=True)
     (run_dir / ".staging").mkdir()
     assert predict_in_process(tmp_path, f"ckpt_path={ckpt}")["status"] == "complete"
-    from litpredict.run_dir import foreign_files
+    from litpredict.rundir.ownership import foreign_files
 
     assert foreign_files(run_dir) == []  # its own outputs are listed by its manifest
 

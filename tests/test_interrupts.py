@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, predict_in_process, read_manifest, run_cli
-from litpredict.errors import UserError
+from litpredict.process.errors import UserError
 
 pytestmark = pytest.mark.slow
 

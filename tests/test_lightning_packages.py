@@ -26,9 +26,9 @@ from conftest import (
 
 lightning = pytest.importorskip("lightning")
 
-from litpredict import lightning_api  # noqa: E402
-from litpredict.checkpoints import trained_model_target  # noqa: E402
-from litpredict.lightning_api import LIGHTNING, PYTORCH_LIGHTNING  # noqa: E402
+from litpredict.checkpoint.reading import trained_model_target  # noqa: E402
+from litpredict.trainer import lightning_api  # noqa: E402
+from litpredict.trainer.lightning_api import LIGHTNING, PYTORCH_LIGHTNING  # noqa: E402
 
 MODELS = {LIGHTNING: "unified_models", PYTORCH_LIGHTNING: "classic_models"}
 
@@ -79,13 +79,13 @@ def test_the_package_is_read_from_the_mro_without_importing() -> None:
         unified.target("pytorch_lightning.loggers.CSVLogger")
         == "lightning.pytorch.loggers.CSVLogger"
     )
-    assert unified.target("litpredict.training_callbacks.RecordModelTarget") == (
-        "litpredict.training_callbacks.LightningRecordModelTarget"
+    assert unified.target("litpredict.checkpoint.record.RecordModelTarget") == (
+        "litpredict.checkpoint.record.LightningRecordModelTarget"
     )
     classic = lightning_api.api(PYTORCH_LIGHTNING)
     assert classic.target("lightning.pytorch.Trainer") == "pytorch_lightning.Trainer"
-    assert classic.target("litpredict.training_callbacks.RecordModelTarget") == (
-        "litpredict.training_callbacks.RecordModelTarget"
+    assert classic.target("litpredict.checkpoint.record.RecordModelTarget") == (
+        "litpredict.checkpoint.record.RecordModelTarget"
     )
 
 
@@ -101,7 +101,8 @@ def test_twins_pickle_by_name_for_spawned_workers() -> None:
 
 @pytest.mark.parametrize("package", [LIGHTNING, PYTORCH_LIGHTNING])
 def test_the_trainer_and_every_callback_come_from_the_models_package(package, tmp_path) -> None:
-    from litpredict import build
+    from litpredict.data.build import build_datamodule
+    from litpredict.trainer import build
 
     config = compose_predict(
         f"model._target_={MODELS[package]}.Regressor", "ckpt_path=x.ckpt", run_dir=tmp_path
@@ -115,7 +116,7 @@ def test_the_trainer_and_every_callback_come_from_the_models_package(package, tm
     ours = [c for c in trainer.callbacks if type(c).__module__.startswith("litpredict.")]
     assert len(ours) >= 2 and all(isinstance(c, own.Callback) for c in ours)
     assert all(lightning_api.package_of(c) == package for c in trainer.callbacks)
-    datamodule = own.datamodule(build.datamodule(config))
+    datamodule = own.datamodule(build_datamodule(config))
     assert isinstance(datamodule, own.LightningDataModule)
 
 
@@ -252,13 +253,13 @@ def test_ddp_predicts_a_lightning_model_in_dataset_order(regressors, tmp_path) -
 def test_training_another_class_gets_only_its_own_arguments(tmp_path) -> None:
     """As when predicting: ``model=linear``'s input_dim/output_dim/lr do not reach another
     class unless set again, and a key it does not take is refused only when typed."""
-    from litpredict import build
-    from litpredict.errors import UserError
-    from litpredict.job import Job
+    from litpredict.checkpoint.model import training_model
+    from litpredict.process.errors import UserError
+    from litpredict.process.job import Job
 
     def built(*overrides: str):
         config = compose_predict(*overrides, run_dir=tmp_path / "train", config_name="train")
-        return build.training_model(config, Job.from_hydra().explicit_keys("model"))
+        return training_model(config, Job.from_hydra().explicit_keys("model"))
 
     other = built("model._target_=unified_models.Regressor", "+model.hidden=16")
     assert dict(other.hparams) == {"input_dim": 10, "hidden": 16, "lr": 0.01}

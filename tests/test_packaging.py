@@ -40,7 +40,7 @@ def test_wheel_finds_its_config_tree(tmp_path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = (
-        "import litpredict, litpredict.config_dir as c;"
+        "import litpredict, litpredict.process.config_dir as c;"
         "print(litpredict.__file__); print(c.config_dir())"
     )
     out = subprocess.run(

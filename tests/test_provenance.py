@@ -10,9 +10,9 @@ import pytest
 import xxhash
 
 from conftest import predict_in_process
-from litpredict import hashing, provenance
-from litpredict.errors import UserError
-from litpredict.reproduce import input_changes
+from litpredict.process.errors import UserError
+from litpredict.results.reproduction import input_changes
+from litpredict.rundir import hashing, provenance
 
 
 def write(path, data: bytes):

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from conftest import predict_in_process, read_manifest, run_cli
-from litpredict.errors import CheckpointError
+from litpredict.process.errors import CheckpointError
 
 pytestmark = pytest.mark.slow
 
@@ -386,7 +386,7 @@ def test_the_inputs_predict_step_survives_pickling(lightning_cli) -> None:
     import pickle
 
     from cli_style import CLIRegressor, TinyNet
-    from litpredict.predict_inputs import predict_from_inputs
+    from litpredict.checkpoint.predict_step import predict_from_inputs
 
     model = CLIRegressor(TinyNet(hidden=3)).eval()
     predict_from_inputs(model)

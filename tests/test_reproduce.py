@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, predict_in_process, read_manifest, run_cli
-from litpredict.resolvers import job_dir_name
+from litpredict.process.resolvers import job_dir_name
 
 pytestmark = pytest.mark.slow
 

@@ -117,7 +117,7 @@ def test_slurm_requests_gpus_only_for_gpu_trainers(trainer, gpus) -> None:
 
 
 def test_srun_tasks_agree_on_the_step_identity(monkeypatch) -> None:
-    from litpredict import resolvers
+    from litpredict.process import resolvers
 
     for name, value in {
         "SLURM_JOB_ID": "41",
@@ -134,7 +134,7 @@ def test_srun_tasks_agree_on_the_step_identity(monkeypatch) -> None:
     ("variable", "rank", "subdir"), [("RANK", "1", None), ("SLURM_PROCID", "0", ".hydra")]
 )
 def test_only_rank_zero_writes_hydra_files(monkeypatch, variable, rank, subdir) -> None:
-    from litpredict import resolvers
+    from litpredict.process import resolvers
 
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.setenv(variable, rank)
@@ -146,7 +146,7 @@ def test_ranks_probe_one_output_directory_at_once(monkeypatch, tmp_path) -> None
     remove the file another rank's check wrote (CI once failed both torchrun tests so)."""
     import threading
 
-    from litpredict.hydra_callbacks import _writable
+    from litpredict.process.hydra_callbacks import _writable
 
     monkeypatch.setenv("WORLD_SIZE", "4")  # a multi-rank launch: the directory is kept
     failures: list[BaseException] = []

@@ -36,7 +36,7 @@ def _jobs(
     from hydra.types import HydraContext
     from omegaconf import OmegaConf
 
-    from litpredict.config_dir import config_dir
+    from litpredict.process.config_dir import config_dir
 
     setup_globals()
     # First: Hydra's plugin scan re-runs plugin modules; import the sweeper after it.
@@ -185,7 +185,7 @@ def test_zero_match_glob_exits_non_zero_without_jobs(tmp_path):
     ],
 )
 def test_glob_of_lightning_names_works_unquoted(tmp_path, typed):
-    from litpredict.cli import quote_checkpoint_paths
+    from litpredict.process.argv import quote_checkpoint_paths
 
     _touch(tmp_path / "run", "epoch=0-step=1.ckpt", "epoch=1-step=2.ckpt", "last.ckpt")
     (override,) = quote_checkpoint_paths([typed.format(tmp=tmp_path)])
@@ -217,7 +217,7 @@ def test_each_job_reads_only_its_own_manifest(tmp_path, monkeypatch):
     """Per-job summary work must not grow with the sweep (issue 16): count manifest reads."""
     from litpredict.sweep import plot, summary
     from litpredict.sweep.plan import write_plan
-    from litpredict.sweep.state import update_summary
+    from litpredict.sweep.update import update_summary
 
     reads: list[str] = []
     real_read = summary.read_manifest_file
@@ -269,7 +269,7 @@ def test_each_job_reads_only_its_own_manifest(tmp_path, monkeypatch):
 
 
 def test_progress_line_counts_failures_and_estimates_the_rest():
-    from litpredict.sweep.state import Progress
+    from litpredict.sweep.update import Progress
 
     progress = Progress(finished=10, failed=2, total=40, elapsed_s=20.0)
     assert progress.eta_s == pytest.approx(60.0)
@@ -323,7 +323,7 @@ def _own(row: dict[str, str]) -> dict[str, str]:
 
 def _files(job_dir: Path) -> dict[str, tuple[int, str]]:
     """The job's prediction files and manifest: {name: (mtime_ns, sha256)}."""
-    from litpredict.hashing import sha256_file
+    from litpredict.rundir.hashing import sha256_file
 
     names = [o["path"] for o in read_manifest(job_dir)["outputs"]] + ["manifest.json"]
     return {n: ((job_dir / n).stat().st_mtime_ns, sha256_file(job_dir / n)) for n in names}
@@ -549,8 +549,8 @@ def test_slurm_launcher_requests_gpus_and_one_task_per_rank(tmp_path, monkeypatc
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from omegaconf import OmegaConf
 
-    from litpredict import resolvers  # noqa: F401
-    from litpredict.config_dir import config_dir
+    from litpredict.process import resolvers  # noqa: F401
+    from litpredict.process.config_dir import config_dir
 
     overrides = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "trainer=ddp"]
     overrides += ["trainer.strategy=ddp", "trainer.devices=4", "trainer.num_nodes=2"]

@@ -13,14 +13,14 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from litpredict.errors import DataError, PredictionError
-from litpredict.metrics import label_metrics
+from litpredict.process.errors import DataError, PredictionError
 from litpredict.writing import PredictionWriter, callback
 from litpredict.writing import finalize as finalize_module
 from litpredict.writing.finalize import finalize
 from litpredict.writing.formats import FORMATS, column_names, publish, table_columns
 from litpredict.writing.ids import checked_ids
 from litpredict.writing.merge import merge_shards
+from litpredict.writing.metrics import label_metrics
 from litpredict.writing.outputs import split_outputs
 from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, read_shards

@@ -51,7 +51,7 @@ def load_model(ckpt: str):
 
     import torch
 
-    from litpredict.checkpoints import trained_model_target
+    from litpredict.checkpoint.reading import trained_model_target
 
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     module, _, name = trained_model_target(checkpoint).rpartition(".")

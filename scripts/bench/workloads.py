@@ -143,8 +143,8 @@ def bench_workload(load: Workload, workdir: Path, quick: bool) -> list[Row]:
 
 def hash_input(path: Path, rows: int, repeats: int = 3) -> Run:
     """The input fingerprint litpredict's manifest records (provenance), timed alone."""
-    from litpredict.hashing import hash_file
-    from litpredict.provenance import DATA_HASH
+    from litpredict.rundir.hashing import hash_file
+    from litpredict.rundir.provenance import DATA_HASH
 
     best = float("inf")
     for _ in range(repeats):

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from litpredict.errors import CheckpointError, UserError
+from litpredict.process.errors import CheckpointError, UserError
 
 log = logging.getLogger(__name__)
 PROVENANCE_KEY = "litpredict_average"
@@ -79,9 +79,9 @@ def average_checkpoints(paths: list[Path], out: Path, ema: float | None = None) 
     """Write the averaged checkpoint to ``out``; its provenance entry."""
     import torch
 
-    from litpredict.checkpoints import DROPPED_KEY, checkpoint_path, read_checkpoint
-    from litpredict.files import atomic_write
-    from litpredict.hashing import sha256_file
+    from litpredict.checkpoint.reading import DROPPED_KEY, checkpoint_path, read_checkpoint
+    from litpredict.rundir.files import atomic_write
+    from litpredict.rundir.hashing import sha256_file
 
     if ema is not None and not 0 <= ema < 1:
         raise UserError(f"--ema {ema} is not a decay in [0, 1)", "pass e.g. --ema 0.9")

@@ -13,33 +13,36 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
-from litpredict.cli import import_working_directory, quote_checkpoint_paths
-from litpredict.config_dir import config_dir
-from litpredict.errors import RunInterrupted, describe, first_line, user_error_in
-from litpredict.job import Job
-from litpredict.reporting import run_reporting_errors
-from litpredict.signals import interrupts_held, interrupts_raise
+from litpredict.process import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from litpredict.process.argv import import_working_directory, quote_checkpoint_paths
+from litpredict.process.config_dir import config_dir
+from litpredict.process.errors import RunInterrupted, describe, first_line, user_error_in
+from litpredict.process.job import Job
+from litpredict.process.reporting import run_reporting_errors
+from litpredict.process.signals import interrupts_held, interrupts_raise
 
 log = logging.getLogger(__name__)
 
 
 def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
     """Predict into ``job.run_dir``, held locked; a run already complete there is returned."""
-    from litpredict.run_dir import locked_run_dir
+    from litpredict.rundir.ownership import locked_run_dir
 
     with locked_run_dir(job.run_dir):
         return _predict_locked(cfg, job)
 
 
 def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
-    from litpredict import build, provenance
-    from litpredict.checkpoints import checkpoint_path, read_checkpoint
+    from litpredict.checkpoint.model import predicting_model
+    from litpredict.checkpoint.reading import checkpoint_path, read_checkpoint
     from litpredict.data.arguments import datamodule_record
     from litpredict.data.base import input_files_of
-    from litpredict.distributed import is_global_zero
-    from litpredict.manifest import COMPLETE
-    from litpredict.run_dir import clear_leftovers, refuse_foreign, restore_hydra_files
+    from litpredict.data.build import build_datamodule
+    from litpredict.process.ranks import is_global_zero
+    from litpredict.rundir import provenance
+    from litpredict.rundir.manifest import COMPLETE
+    from litpredict.rundir.ownership import clear_leftovers, refuse_foreign, restore_hydra_files
+    from litpredict.trainer import build
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -61,13 +64,13 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
         with interrupts_raise():
             lightning = build.lightning(cfg)  # the model's package: Trainer, callbacks, seeding
             lightning.seed_everything(cfg.seed, verbose=False)
-            datamodule = build.datamodule(cfg)
+            datamodule = build_datamodule(cfg)
             inputs = input_files_of(datamodule) if manifest.enabled else []
             data_hash = cfg.get("data_hash", provenance.DATA_HASH)
             fingerprint = provenance.BackgroundFingerprint(inputs, data_hash)
             checkpoint = read_checkpoint(ckpt_file)
             manifest.update(checkpoint=_checkpoint_record(ckpt_file, checkpoint))
-            model = build.predicting_model(cfg, checkpoint, job.explicit_keys("model"))
+            model = predicting_model(cfg, checkpoint, job.explicit_keys("model"))
             del checkpoint
             writer = build.writer(cfg, job.run_dir, lightning)
             trainer = build.trainer(cfg, callbacks=[writer], lightning=lightning)
@@ -110,9 +113,9 @@ def _already_complete(
     data): an error in a single run; in a sweep ``(None, why)``, the job is redone (a
     sweep resumed after its data was regenerated must not keep stale predictions).
     """
-    from litpredict.hashing import sha256_file
-    from litpredict.manifest import is_complete, read_manifest
-    from litpredict.run_dir import RunDirError, differences
+    from litpredict.rundir.hashing import sha256_file
+    from litpredict.rundir.manifest import is_complete, read_manifest
+    from litpredict.rundir.ownership import RunDirError, differences
 
     if not is_complete(job.run_dir):
         return None, None
@@ -148,7 +151,7 @@ def no_space_error(error: BaseException, run_dir=None):
     """A UserError for a full disk (or quota) behind ``error``, else None."""
     import errno
 
-    from litpredict.errors import UserError
+    from litpredict.process.errors import UserError
 
     cause: BaseException | None = error
     while cause is not None and not (
@@ -173,9 +176,9 @@ def _started_manifest(
     Only rank 0 writes it (the other processes of an externally launched DDP job hold a
     disabled one).
     """
-    from litpredict import provenance
-    from litpredict.distributed import is_global_zero
-    from litpredict.manifest import Manifest
+    from litpredict.process.ranks import is_global_zero
+    from litpredict.rundir import provenance
+    from litpredict.rundir.manifest import Manifest
 
     manifest = Manifest(job.run_dir, enabled=is_global_zero())
     manifest.start(
@@ -192,8 +195,8 @@ def _started_manifest(
 
 
 def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
-    from litpredict.checkpoints import dropped_hyperparameters
-    from litpredict.hashing import sha256_file
+    from litpredict.checkpoint.reading import dropped_hyperparameters
+    from litpredict.rundir.hashing import sha256_file
 
     dropped = dropped_hyperparameters(checkpoint)
     return {
@@ -207,7 +210,7 @@ def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
 
 def _end_status(error: BaseException) -> str:
     """``interrupted`` for a signal or another BaseException, else ``failed``."""
-    from litpredict.manifest import FAILED, INTERRUPTED
+    from litpredict.rundir.manifest import FAILED, INTERRUPTED
 
     interrupted = isinstance(error, RunInterrupted) or not isinstance(error, Exception)
     return INTERRUPTED if interrupted else FAILED

@@ -11,19 +11,19 @@ import logging
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from litpredict import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
-from litpredict.cli import import_working_directory
-from litpredict.config_dir import config_dir
-from litpredict.job import Job
-from litpredict.reporting import run_reporting_errors
-from litpredict.signals import interrupts_raise
+from litpredict.process import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
+from litpredict.process.argv import import_working_directory
+from litpredict.process.config_dir import config_dir
+from litpredict.process.job import Job
+from litpredict.process.reporting import run_reporting_errors
+from litpredict.process.signals import interrupts_raise
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit into ``job.run_dir``, held locked: two trainings never write one directory."""
-    from litpredict.run_dir import locked_run_dir
+    from litpredict.rundir.ownership import locked_run_dir
 
     with locked_run_dir(job.run_dir):
         return _train_locked(cfg, job)
@@ -31,16 +31,18 @@ def train(cfg: DictConfig, job: Job) -> dict[str, float]:
 
 def _train_locked(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit the model with its own package's Trainer (``lightning`` or ``pytorch_lightning``)."""
-    from litpredict import build
-    from litpredict.files import write_json
+    from litpredict.checkpoint.model import training_model
+    from litpredict.data.build import build_datamodule
+    from litpredict.rundir.files import write_json
+    from litpredict.trainer import build
 
     job.run_dir.mkdir(parents=True, exist_ok=True)
     write_json(job.run_dir / "config.json", OmegaConf.to_container(cfg, resolve=True))
     with interrupts_raise():
         lightning = build.lightning(cfg)
         lightning.seed_everything(cfg.seed, workers=True, verbose=False)
-        datamodule = build.datamodule(cfg)
-        model = build.training_model(cfg, job.explicit_keys("model"))
+        datamodule = build_datamodule(cfg)
+        model = training_model(cfg, job.explicit_keys("model"))
         callbacks = build.training_callbacks(cfg, lightning)
         trainer = build.trainer(cfg, callbacks=callbacks, lightning=lightning)
         trainer.fit(model, datamodule=lightning.datamodule(datamodule))

@@ -26,7 +26,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException, HydraException
 from omegaconf import OmegaConf
 
-from litpredict.errors import first_line
+from litpredict.process.errors import first_line
 from litpredict.sweep.plan import predicts, write_plan
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,8 @@
-"""Datamodules: embedded offline demo data, the user's array files and image folders, CIFAR-10."""
+"""Datamodules: embedded offline demo data, the user's array files and image folders, CIFAR-10.
+
+Imports process/, checkpoint/ (argument rules, target checks), trainer.lightning_api and
+writing.ids; never a command. A user's config names the classes exported here.
+"""
 
 from litpredict.data.array_file import ArrayFileDataModule
 from litpredict.data.arrays import ArrayDataset

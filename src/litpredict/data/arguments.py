@@ -3,7 +3,7 @@
 ``datamodule._target_=pkg.MyData +datamodule.path=x`` replaces the class of the chosen
 group (``demo_linear``), not its keys: ``seed``, ``n_train`` and the loader keys that
 group file pulls in (``/loader@_here_``) are still in the node. As for the model
-(:mod:`litpredict.model_arguments`), when ``_target_`` names another class than the
+(:mod:`litpredict.checkpoint.arguments`), when ``_target_`` names another class than the
 group file's, a key of that file reaches the class only if it is set again (on the
 command line, or to another value by an experiment or the user's config); keys the class
 does not take are dropped unless the command line sets them.
@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from litpredict.errors import UserError
+from litpredict.process.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def explicit_datamodule_keys() -> set[str]:
         return set()
     from pathlib import Path
 
-    from litpredict.job import Job
+    from litpredict.process.job import Job
 
     overrides = list(HydraConfig.get().overrides.task)
     return Job(run_dir=Path("."), overrides=overrides).explicit_keys(GROUP)
@@ -72,7 +72,7 @@ def datamodule_group_defaults() -> dict[str, Any]:
     Its ``defaults`` list may pull other groups into it (``/loader@_here_: default``):
     their keys count as the group's too.
     """
-    from litpredict.model_arguments import group_defaults
+    from litpredict.checkpoint.arguments import group_defaults
 
     node = group_defaults(GROUP)
     merged: dict[str, Any] = {}
@@ -87,7 +87,7 @@ def datamodule_group_defaults() -> dict[str, Any]:
 
 
 def _group_file_node(group: str, choice: str) -> dict[str, Any]:
-    from litpredict.model_arguments import group_file_node
+    from litpredict.checkpoint.arguments import group_file_node
 
     node = group_file_node(group, choice)
     node.pop("defaults", None)

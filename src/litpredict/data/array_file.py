@@ -9,7 +9,7 @@ import numpy as np
 
 from litpredict.data.arrays import ArrayDataset
 from litpredict.data.base import ArrayDataModule
-from litpredict.errors import DataError
+from litpredict.process.errors import DataError
 
 SUFFIXES = (".npy", ".csv", ".parquet")
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from litpredict.errors import DataError
+from litpredict.process.errors import DataError
 
 
 def _as_index(indices: Sequence[int]) -> slice | np.ndarray:

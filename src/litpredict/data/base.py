@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
 from litpredict.data.arrays import AUTO, AUTO_BATCH, ArrayDataset, auto_batch_size, collate_batch
 from litpredict.data.samplers import ShardSampler, SliceBatchSampler
-from litpredict.errors import DataError
+from litpredict.process.errors import DataError
 
 INPUT_FILES = "input_files"
 SAMPLE_IDS = "sample_ids"
@@ -155,7 +155,7 @@ class ArrayDataModule(pl.LightningDataModule):
     def _pin(self) -> bool:
         if self.pin_memory is not None:
             return bool(self.pin_memory)
-        from litpredict.lightning_api import api_of
+        from litpredict.trainer.lightning_api import api_of
 
         trainer = self.trainer  # of either Lightning package (see ArrayDataModule)
         if trainer is None:

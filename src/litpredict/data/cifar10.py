@@ -9,7 +9,7 @@ import numpy as np
 
 from litpredict.data.arrays import ArrayDataset
 from litpredict.data.base import ArrayDataModule
-from litpredict.errors import DataError
+from litpredict.process.errors import DataError
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

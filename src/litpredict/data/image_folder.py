@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset, random_split
 
 from litpredict.data.base import ArrayDataModule
-from litpredict.errors import DataError, ImageError
+from litpredict.process.errors import DataError, ImageError
 from litpredict.writing.ids import unwritable_id_reason
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from litpredict.manifest import COMPLETE
+from litpredict.rundir.manifest import COMPLETE
 
 log = logging.getLogger(__name__)
 SUFFIX = "_with_last"
@@ -22,8 +22,8 @@ def with_last_job(rows: list[dict[str, Any]], sweep_dir: Path) -> list[dict[str,
     with the column in its metrics, computed afresh: the last job changes as jobs finish.
     No column when fewer than two jobs are complete or a job's outputs differ in shape.
     Reads every complete job's outputs (memory-mapped, unhashed) at each rebuild."""
-    from litpredict.compare import headline
-    from litpredict.run_outputs import read_run
+    from litpredict.results.comparison import headline
+    from litpredict.rundir.predictions import read_run
 
     rows = [{**r, "metrics": _without_column(r.get("metrics") or {})} for r in rows]
     complete = [r for r in rows if r.get("status") == COMPLETE and r.get("job_dir")]

@@ -2,7 +2,7 @@
 
 The sweep summary reads it to list jobs that have no directory yet. Imported by the Hydra
 plugin at the start of every Hydra app, so only the standard library and
-:mod:`litpredict.files` here.
+:mod:`litpredict.rundir.files` here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from litpredict.files import write_json
+from litpredict.rundir.files import write_json
 
 FILENAME = "jobs.json"
 

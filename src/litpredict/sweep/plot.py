@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from litpredict.manifest import COMPLETE
+from litpredict.rundir.manifest import COMPLETE
 
 _FAILED = "#c0392b"
 _OK = "#2e86c1"

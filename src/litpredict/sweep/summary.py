@@ -3,7 +3,7 @@
 Built from the jobs' files (``manifest.json``, Hydra's ``.hydra/overrides.yaml``, the
 sweeper's ``jobs.json``, ``job_error.json``), never from memory, so it is right whatever
 launcher ran the jobs and whichever of them failed. The ``SweepSummary`` Hydra callback
-merges each finished job's row into it (:mod:`litpredict.sweep.state`) and the sweep rebuilds
+merges each finished job's row into it (:mod:`litpredict.sweep.update`) and the sweep rebuilds
 it at its end; ``litpredict-summary SWEEP_DIR`` rebuilds it by hand.
 """
 
@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from litpredict.files import atomic_write, json_text, write_json
-from litpredict.manifest import COMPLETE, FAILED, RUNNING
-from litpredict.manifest import FILENAME as MANIFEST
+from litpredict.rundir.files import atomic_write, json_text, write_json
+from litpredict.rundir.manifest import COMPLETE, FAILED, RUNNING
+from litpredict.rundir.manifest import FILENAME as MANIFEST
 from litpredict.sweep.plan import read_plan
 
 CSV, JSON, PNG = "summary.csv", "summary.json", "summary.png"

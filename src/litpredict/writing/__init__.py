@@ -3,7 +3,8 @@
 ``callback`` (the Lightning callback that runs it), ``outputs`` (a batch as arrays),
 ``shards`` (the per-rank files), ``seen_indices`` (Lightning's private record of batch
 indices), ``merge`` (shards into dataset order), ``formats`` (npy, pt, parquet, csv) and
-``finalize`` (shards on disk -> final files, hashed).
+``finalize`` (shards on disk -> final files, hashed), ``metrics`` (label metrics).
+Imports process/, rundir/, data.base and trainer.lightning_api; never a command.
 """
 
 from litpredict.writing.callback import PredictionWriter

@@ -15,9 +15,9 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from litpredict import lightning_api
 from litpredict.data.base import predict_dataset_length, sample_ids_of
-from litpredict.errors import PredictionError
+from litpredict.process.errors import PredictionError
+from litpredict.trainer import lightning_api
 from litpredict.writing.disk import write_errors
 from litpredict.writing.finalize import finalize
 from litpredict.writing.formats import FORMATS, TABLE_FORMATS, table_columns
@@ -48,7 +48,7 @@ class PredictionWriterMixin:
                 f"unknown writer format {format!r}", f"use one of {sorted(FORMATS)}"
             )
         self.format = format
-        self.metrics = metrics  # names of litpredict.metrics; None: the defaults
+        self.metrics = metrics  # names of litpredict.writing.metrics; None: the defaults
         self.output_dir = Path(output_dir) if output_dir else None
         self.kind: str | None = None
         self._shard: ShardWriter | None = None

@@ -11,11 +11,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from litpredict.hashing import sha256_file
-from litpredict.metrics import label_metrics
+from litpredict.rundir.hashing import sha256_file
 from litpredict.writing.disk import write_errors
 from litpredict.writing.formats import FORMATS, publish
 from litpredict.writing.merge import merge_shards
+from litpredict.writing.metrics import label_metrics
 from litpredict.writing.outputs import TARGET
 from litpredict.writing.shards import SHARDS, DatasetMeta, read_shards
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litpredict.errors import PredictionError
-from litpredict.signals import interrupts_held
+from litpredict.process.errors import PredictionError
+from litpredict.process.signals import interrupts_held
 
 TABLE_CHUNK_ROWS = 1 << 17
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from litpredict.errors import DataError
+from litpredict.process.errors import DataError
 
 # Every character str.splitlines() splits on.
 LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")

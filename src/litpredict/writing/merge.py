@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from litpredict.errors import PredictionError
+from litpredict.process.errors import PredictionError
 from litpredict.writing.shards import Shard, npy_header
 
 CHUNK_ROWS = 1 << 18

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from litpredict.errors import PredictionError
+from litpredict.process.errors import PredictionError
 
 TARGET = "__target__"  # the batch's labels, kept beside the outputs for metrics
 _KEY = re.compile(r"[A-Za-z0-9_.-]+")

@@ -26,9 +26,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from litpredict.errors import PredictionError
-from litpredict.files import atomic_write, write_json
-from litpredict.hashing import ThreadedDigest
+from litpredict.process.errors import PredictionError
+from litpredict.rundir.files import atomic_write, write_json
+from litpredict.rundir.hashing import ThreadedDigest
 
 SHARDS = ".shards"
 META = "meta.json"

@@ -21,7 +21,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from litpredict.reporting import EXIT_USAGE
+from litpredict.process.reporting import EXIT_USAGE
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,16 @@ class RunDirCheck(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from litpredict.distributed import is_global_zero
+        from litpredict.process.ranks import is_global_zero
 
         if not is_global_zero():
             return  # the other tasks of a multi-task (srun) job
-        from litpredict.run_dir import RunDirError, RunLock, refuse_foreign, remember_hydra_files
+        from litpredict.rundir.ownership import (
+            RunDirError,
+            RunLock,
+            refuse_foreign,
+            remember_hydra_files,
+        )
 
         predicting = "ckpt_path" in config
         run_dir = Path(str(config.hydra.run.dir)).absolute()
@@ -89,7 +94,7 @@ def _writable(directory: str, key: str) -> None:
             file=sys.stderr,
         )
         raise SystemExit(EXIT_USAGE) from None
-    from litpredict.resolvers import multi_rank_launch
+    from litpredict.process.resolvers import multi_rank_launch
 
     if multi_rank_launch():  # the other ranks of the launch may be creating it right now
         return
@@ -119,17 +124,17 @@ class SweepSummary(Callback):
     """Puts each prediction job's row into the sweep summary as it ends, and prints one line.
 
     In the job's own process, because Hydra skips ``on_multirun_end`` once any job fails.
-    A job reads only its own files (``litpredict.sweep.state``); the sweep's end rebuilds
+    A job reads only its own files (``litpredict.sweep.update``); the sweep's end rebuilds
     everything from the files, as ``litpredict-summary SWEEP_DIR`` does.
     """
 
     @staticmethod
     def _applies(config: Any) -> bool:
-        from litpredict.job import is_multirun
+        from litpredict.process.job import is_multirun
 
         if not is_multirun(config.hydra) or "ckpt_path" not in config:
             return False  # single runs and training sweeps have nothing to summarise
-        from litpredict.distributed import is_global_zero
+        from litpredict.process.ranks import is_global_zero
 
         return is_global_zero()  # one task of a multi-task (srun) job: rank 0 writes
 
@@ -144,10 +149,10 @@ class SweepSummary(Callback):
     def on_job_end(self, config: Any, job_return: Any, **kwargs: Any) -> None:
         from hydra.core.utils import JobStatus
 
-        from litpredict.errors import first_line
+        from litpredict.process.errors import first_line
         from litpredict.sweep.console import job_line
-        from litpredict.sweep.state import update_summary
         from litpredict.sweep.summary import clear_job_error, write_job_error
+        from litpredict.sweep.update import update_summary
 
         if not self._applies(config):
             return

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from litpredict.errors import CheckpointError, first_line
+from litpredict.process.errors import CheckpointError, first_line
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from litpredict.files import write_json
+from litpredict.rundir.files import write_json
 
 FILENAME = "manifest.json"
 
@@ -43,7 +43,7 @@ def is_complete(run_dir: Path) -> bool:
     A re-run (a resumed sweep) skips such a run; an edited, truncated or missing output
     means the run is no longer complete, so it runs again.
     """
-    from litpredict.hashing import sha256_file
+    from litpredict.rundir.hashing import sha256_file
 
     manifest = read_manifest(run_dir)
     if not manifest or manifest.get("status") != COMPLETE or not manifest.get("outputs"):

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from litpredict.errors import UserError
-from litpredict.manifest import COMPLETE, read_manifest
+from litpredict.process.errors import UserError
+from litpredict.rundir.manifest import COMPLETE, read_manifest
 
 TENSOR_KEY = "prediction"  # the one key of a single-tensor output (writing.outputs' name)
 
@@ -43,7 +43,7 @@ class RunOutputs:
 
 def read_run(run_dir: str | Path, verify: bool = True) -> RunOutputs:
     """The outputs of the complete run in ``run_dir``; ``verify`` re-checks their hashes."""
-    from litpredict.hashing import sha256_file
+    from litpredict.rundir.hashing import sha256_file
 
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from litpredict.errors import RunInterrupted
+from litpredict.process.errors import RunInterrupted
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

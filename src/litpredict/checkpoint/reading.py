@@ -3,7 +3,7 @@
 Checkpoints are read with ``weights_only=True``, always: a checkpoint from anywhere
 must never run code. Pickled objects in it (lightning-hydra-template saves an ``nn.Module``
 and ``functools.partial`` among its hyperparameters) are read as inert placeholders and
-dropped. The model is built from one in :mod:`litpredict.build`.
+dropped. The model is built from one in :mod:`litpredict.trainer.build`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from litpredict.errors import CheckpointError
+from litpredict.process.errors import CheckpointError
 
 LITPREDICT_KEY = "litpredict"  # our own entry in checkpoints written by train.py
 DROPPED_KEY = "litpredict_dropped_hyperparameters"  # set by read_checkpoint, never saved
@@ -90,7 +90,11 @@ def _read_with_inert_objects(path: Path, first_unsafe: str) -> dict[str, Any]:
     and so are other entries predicting does not need (optimizer states, callbacks); a
     ``state_dict`` holding one is refused as before.
     """
-    from litpredict.inert_objects import inert_names_in, load_with_placeholders, unsafe_globals
+    from litpredict.checkpoint.inert_objects import (
+        inert_names_in,
+        load_with_placeholders,
+        unsafe_globals,
+    )
 
     try:
         names = unsafe_globals(path)

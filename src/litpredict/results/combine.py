@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from litpredict.errors import UserError
-from litpredict.run_outputs import RunOutputs
+from litpredict.process.errors import UserError
+from litpredict.rundir.predictions import RunOutputs
 
 METHODS = ("mean", "vote", "prob_mean")
 CHUNK_ROWS = 1 << 16

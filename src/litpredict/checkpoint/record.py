@@ -7,14 +7,14 @@ from typing import Any
 
 from pytorch_lightning.callbacks import Callback
 
-from litpredict import lightning_api
+from litpredict.trainer import lightning_api
 
 
 class RecordModelTargetMixin:
     """Stores the model's class path in each checkpoint, so predict can check it."""
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        from litpredict.checkpoints import record_model_target
+        from litpredict.checkpoint.reading import record_model_target
 
         record_model_target(checkpoint, pl_module)
 

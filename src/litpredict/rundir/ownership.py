@@ -26,8 +26,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from litpredict.errors import UserError
-from litpredict.manifest import COMPLETE, FAILED, FILENAME, INTERRUPTED, RUNNING, read_manifest
+from litpredict.process.errors import UserError
+from litpredict.rundir.manifest import (
+    COMPLETE,
+    FAILED,
+    FILENAME,
+    INTERRUPTED,
+    RUNNING,
+    read_manifest,
+)
 
 LOCK = ".litpredict.lock"
 HYDRA = ".hydra"
@@ -143,7 +150,7 @@ class RunLock:
 def locked_run_dir(run_dir: Path) -> Iterator[None]:
     """``run_dir`` held by :class:`RunLock` for the block, by rank 0: the other ranks of a
     launch work in rank 0's directory under its lock."""
-    from litpredict.distributed import is_global_zero
+    from litpredict.process.ranks import is_global_zero
 
     lock = RunLock.acquire(run_dir) if is_global_zero() else None
     try:
@@ -206,7 +213,7 @@ def config_changes(before: dict[str, Any], after: dict[str, Any], after_dir: Pat
 
 def data_changes(manifest: dict[str, Any]) -> list[str]:
     """The input files whose fingerprint differs from the one the manifest recorded."""
-    from litpredict.provenance import algorithm_of, content_of, data_fingerprint
+    from litpredict.rundir.provenance import algorithm_of, content_of, data_fingerprint
 
     changes = []
     for before in manifest.get("data") or []:
@@ -263,7 +270,7 @@ def restore_hydra_files(run_dir: Path) -> None:
     if files is None:
         shutil.rmtree(folder, ignore_errors=True)
         return
-    from litpredict.files import atomic_write
+    from litpredict.rundir.files import atomic_write
 
     for stale in folder.glob("*"):
         if stale.is_file() and stale.name not in files:

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from litpredict.errors import RunInterrupted, describe, user_error_in
-from litpredict.job import Job
+from litpredict.process.errors import RunInterrupted, describe, user_error_in
+from litpredict.process.job import Job
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

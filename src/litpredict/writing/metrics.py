@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from litpredict.errors import UserError
+from litpredict.process.errors import UserError
 
 log = logging.getLogger(__name__)
 

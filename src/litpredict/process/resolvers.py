@@ -23,12 +23,12 @@ def run_name(local_name: str) -> str:
     """``<local_name>_<unique id>``, agreed by every rank of a torchrun/srun/RANK launch.
 
     ``local_name`` is this process's ``${now:...}``; in a multi-rank launch the ranks' names
-    differ, so rank 0's (or the srun step's identity) is used (litpredict.distributed).
+    differ, so rank 0's (or the srun step's identity) is used (litpredict.process.ranks).
     """
     name = f"{local_name}_{secrets.token_hex(3)}"
     if not multi_rank_launch():
         return name
-    from litpredict.distributed import launch_run_name  # imports torch: only when needed
+    from litpredict.process.ranks import launch_run_name  # imports torch: only when needed
 
     return launch_run_name(name)
 

@@ -1,118 +1,22 @@
-"""Every object litpredict builds from config is built here, in one place.
+"""The model for a checkpoint: its class from config, its arguments and weights from the file.
 
-The model for predicting comes from config and checkpoint together: the class from the
-config (``model._target_``), which must be a LightningModule; its arguments from the
-checkpoint's saved hyperparameters where it has them, else from the config; then the
-checkpoint's weights, loaded strictly.
+The class comes from the config (``model._target_``) and must be a LightningModule; its
+arguments from the checkpoint's saved hyperparameters where it has them, else from the
+config (see arguments.py); then the checkpoint's weights, loaded strictly.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from litpredict.checkpoints import trained_model_target
-from litpredict.cli import import_failure
-from litpredict.errors import CheckpointError
-from litpredict.lightning_api import (
-    PYTORCH_LIGHTNING,
-    LightningAPI,
-    api,
-    api_of,
-    is_lightning_module,
-)
-from litpredict.targets import check_targets
-
-
-def datamodule(cfg: DictConfig, explicit: Iterable[str] | None = None):
-    """The datamodule of ``cfg``: any LightningDataModule class, given only its own keys.
-
-    A class named instead of the chosen group's (``datamodule._target_=pkg.Class``) gets
-    none of that group file's keys unless they are set again (see data/arguments.py);
-    ``explicit`` defaults to the ``datamodule.*`` keys of the Hydra job's command line.
-    """
-    from litpredict.data.arguments import (
-        datamodule_group_defaults,
-        datamodule_keys,
-        explicit_datamodule_keys,
-    )
-    from litpredict.targets import load_class
-
-    check_targets(cfg.datamodule, "datamodule", "LightningDataModule")
-    cls = load_class(cfg.datamodule._target_, "datamodule")
-    explicit = explicit_datamodule_keys() if explicit is None else set(explicit)
-    keys = datamodule_keys(cfg.datamodule, cls, explicit, datamodule_group_defaults())
-    resolved = OmegaConf.to_container(cfg.datamodule, resolve=True)
-    node = {"_target_": resolved["_target_"], **{k: resolved[k] for k in keys}}
-    return instantiate(node, _convert_="all")
-
-
-def lightning(cfg: DictConfig) -> LightningAPI:
-    """The run's Lightning package: the one ``model._target_`` derives from.
-
-    Every object below that goes to the Trainer (the Trainer too) is built from it, so a
-    ``lightning`` model never meets a ``pytorch_lightning`` Trainer or callback.
-    """
-    target = cfg.get("model", {}).get("_target_")
-    return api_of(model_class(target)) if target else api(PYTORCH_LIGHTNING)
-
-
-def in_package(node: Any, lightning: LightningAPI) -> Any:
-    """A copy of config ``node`` with every ``_target_`` in it as ``lightning`` spells it."""
-    if isinstance(node, DictConfig):
-        node = OmegaConf.to_container(node, resolve=True)
-    if isinstance(node, dict):
-        return {
-            k: lightning.target(v) if k == "_target_" else in_package(v, lightning)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [in_package(v, lightning) for v in node]
-    return node
-
-
-def trainer(cfg: DictConfig, callbacks: Sequence[Any] = (), lightning: LightningAPI | None = None):
-    lightning = lightning or api(PYTORCH_LIGHTNING)
-    if cfg.trainer.get("strategy") == "ddp_spawn" and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-        from litpredict.errors import UserError
-
-        raise UserError(
-            "trainer.strategy=ddp_spawn inside a SLURM job with several tasks would start "
-            "devices x tasks processes",
-            "on SLURM (srun starts one task per GPU) pass trainer.strategy=ddp",
-        )
-    from litpredict.distributed import DestroyProcessGroupAtExit, SharedRunDirCheck
-
-    own = [lightning.counterpart(c)() for c in (DestroyProcessGroupAtExit, SharedRunDirCheck)]
-    check_targets(cfg.trainer, "trainer", "Trainer")
-    return instantiate(
-        in_package(cfg.trainer, lightning), callbacks=[*callbacks, *own], _convert_="all"
-    )
-
-
-def writer(cfg: DictConfig, run_dir: Path, lightning: LightningAPI | None = None):
-    check_targets(cfg.writer, "writer", "PredictionWriter")
-    from litpredict.metrics import checked_metric_names
-
-    node = in_package(cfg.writer, lightning or api(PYTORCH_LIGHTNING))
-    metrics = cfg.get("metrics")
-    metrics = checked_metric_names(
-        OmegaConf.to_object(metrics) if OmegaConf.is_config(metrics) else metrics
-    )
-    return instantiate(node, output_dir=str(run_dir), metrics=metrics)
-
-
-def training_callbacks(cfg: DictConfig, lightning: LightningAPI | None = None) -> list[Any]:
-    chosen = {k: c for k, c in (cfg.get("callbacks") or {}).items() if c is not None}
-    for key, callback in chosen.items():
-        check_targets(callback, f"callbacks.{key}", "Callback")
-    lightning = lightning or api(PYTORCH_LIGHTNING)
-    return [instantiate(in_package(c, lightning)) for c in chosen.values()]
+from litpredict.checkpoint.reading import trained_model_target
+from litpredict.checkpoint.targets import check_targets
+from litpredict.process.argv import import_failure
+from litpredict.process.errors import CheckpointError
+from litpredict.trainer.lightning_api import is_lightning_module
 
 
 def training_model(cfg: DictConfig, explicit: Iterable[str] = ()):
@@ -122,7 +26,7 @@ def training_model(cfg: DictConfig, explicit: Iterable[str] = ()):
     another class than the group file's, that file's keys reach it only if set again, and
     keys it does not take are dropped unless ``explicit`` (the command line's) names them.
     """
-    from litpredict.model_arguments import group_defaults, init_arguments
+    from litpredict.checkpoint.arguments import group_defaults, init_arguments
 
     cls = model_class(cfg.model._target_)
     check_targets(cfg.model, "model", "LightningModule")
@@ -136,8 +40,8 @@ def predicting_model(cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: I
     minutes up front, so it pays only on long runs; ``true`` or a mode such as
     ``max-autotune``. Lightning unwraps the compiled module and predicts with it.
     """
-    from litpredict.model_arguments import group_defaults
-    from litpredict.predict_inputs import predict_from_inputs
+    from litpredict.checkpoint.arguments import group_defaults
+    from litpredict.checkpoint.predict_step import predict_from_inputs
 
     cls, arguments = model_arguments(cfg.model, checkpoint, explicit, group_defaults("model"))
     model = cls(**arguments)
@@ -186,7 +90,7 @@ def model_arguments(
     The class must be the one the checkpoint was trained with (litpredict's own entry),
     or a subclass of it.
     """
-    from litpredict.model_arguments import init_arguments
+    from litpredict.checkpoint.arguments import init_arguments
 
     target = model_cfg.get("_target_")
     if not target:

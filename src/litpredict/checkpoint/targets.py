@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from litpredict.errors import UserError
+from litpredict.process.errors import UserError
 
 # Where each kind's base class lives, in both Lightning packages: "module:attribute".
 _LIGHTNING = ("pytorch_lightning", "lightning.pytorch")

@@ -8,4 +8,4 @@ from pathlib import Path
 def config_dir() -> str:
     # src/litpredict/conf is a symlink to the repository's conf/ in a checkout and a real
     # folder in a wheel; resolving it names the folder users edit.
-    return str((Path(__file__).parent / "conf").resolve())
+    return str((Path(__file__).parents[1] / "conf").resolve())

@@ -8,7 +8,7 @@ from typing import Any
 
 from pytorch_lightning.callbacks import Callback
 
-from litpredict import lightning_api
+from litpredict.trainer import lightning_api
 
 # Where a launcher puts a process's global rank: torchrun and Lightning's ddp launcher, srun.
 RANK_VARIABLES = ("RANK", "SLURM_PROCID")
@@ -171,7 +171,7 @@ class SharedRunDirCheck(Callback):
                 marker.unlink(missing_ok=True)
             markers.rmdir()
         if not shared:
-            from litpredict.errors import UserError
+            from litpredict.process.errors import UserError
 
             raise UserError(
                 f"the run directory {Path(trainer.default_root_dir).resolve()} is not the "

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from litpredict.hashing import HASHES, hash_file
+from litpredict.rundir.hashing import HASHES, hash_file
 
 # Inputs larger than this are fingerprinted by size, mtime and a hash of their first
 # and last MiB instead of a full hash (documented in the README).
@@ -97,7 +97,7 @@ def _quick_hash(path: Path, algorithm: str) -> str:
 def checked_data_hash(algorithm: str) -> str:
     """``algorithm`` if litpredict can fingerprint data with it, else a UserError."""
     if algorithm not in HASHES:
-        from litpredict.errors import UserError
+        from litpredict.process.errors import UserError
 
         raise UserError(
             f"unknown data_hash {algorithm!r}",

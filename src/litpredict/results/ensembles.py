@@ -1,0 +1,188 @@
+"""An ensemble run: several jobs' predictions combined into one run directory.
+
+Written through the writer's own formats, with metrics when labels are given, and a
+manifest (``status: complete`` last) listing each member; reproduced by combining the
+members again and comparing hashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litpredict.process.errors import UserError, first_line
+from litpredict.results.combine import EnsembleError, check_members, combine, default_method
+from litpredict.rundir.predictions import RunOutputs, member_record, read_run
+
+log = logging.getLogger(__name__)
+STAGING = ".staging"
+FORMAT_NAMES = ("npy", "pt", "parquet", "csv")
+
+
+def select_jobs(sweep_dir: Path, jobs: list[int] | None, last: int | None) -> list[Path]:
+    """The members' job directories, in job (training) order.
+
+    ``jobs`` by number, each of which must be complete; else the ``last`` complete jobs,
+    or every complete job. Incomplete jobs left out are named in the log.
+    """
+    from litpredict.rundir.manifest import COMPLETE
+    from litpredict.sweep.summary import collect
+
+    if not sweep_dir.is_dir():
+        raise EnsembleError(f"{sweep_dir} is not a directory", "pass a sweep directory")
+    rows = [r for r in collect(sweep_dir) if r.get("job_dir") and r.get("job") is not None]
+    by_num = {r["job"]: r for r in rows}
+    if jobs is not None:
+        for num in jobs:
+            if num not in by_num:
+                raise EnsembleError(
+                    f"{sweep_dir} has no job {num} (jobs: {', '.join(map(str, sorted(by_num)))})",
+                    "pass --jobs with numbers from the sweep's summary.csv",
+                )
+            row = by_num[num]
+            if row["status"] != COMPLETE:
+                raise EnsembleError(
+                    f"job {num} ({row['job_dir']}) is {row['status']}, not complete",
+                    "resume the sweep to complete it, or leave it out of --jobs",
+                )
+        chosen = [by_num[num] for num in jobs]
+    else:
+        complete = [r for r in rows if r["status"] == COMPLETE]
+        skipped = [r["job_dir"] for r in rows if r["status"] != COMPLETE]
+        if skipped:
+            log.warning("left out, not complete: %s", ", ".join(skipped))
+        chosen = complete[-last:] if last else complete
+    if not chosen:
+        raise EnsembleError(
+            f"{sweep_dir} holds no complete job", "pass the directory of a sweep whose jobs ran"
+        )
+    return [sweep_dir / r["job_dir"] for r in chosen]
+
+
+def _labels(path: Path | None, n: int) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+    if path is None:
+        return None, None
+    from litpredict.rundir.hashing import sha256_file
+
+    try:
+        labels = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        raise EnsembleError(
+            f"--labels {path} cannot be read as .npy ({first_line(error)})",
+            "pass a .npy file of one label per predicted sample, in dataset order",
+        ) from None
+    if len(labels) != n:
+        raise EnsembleError(
+            f"--labels {path} holds {len(labels)} labels for {n} predictions",
+            "pass the labels of the predict dataset, one per sample, in dataset order",
+        )
+    return labels, {"path": str(path.resolve()), "sha256": sha256_file(path)}
+
+
+def write_ensemble(
+    members: list[RunOutputs],
+    out: Path,
+    method: str | None = None,
+    format: str = "npy",
+    labels: Path | None = None,
+) -> dict[str, Any]:
+    """Combine ``members`` into the run directory ``out``; its manifest's data."""
+    from litpredict.rundir import provenance
+    from litpredict.rundir.hashing import sha256_file
+    from litpredict.rundir.manifest import COMPLETE, FAILED, Manifest, read_manifest
+    from litpredict.writing.formats import FORMATS, publish
+    from litpredict.writing.metrics import label_metrics
+
+    check_members(members)
+    if read_manifest(out) is not None:
+        raise EnsembleError(
+            f"{out} already holds a run; a run directory is never overwritten",
+            "pass --out NEW_DIR (or delete that directory to redo it)",
+        )
+    first = members[0]
+    keys = list(first.arrays)
+    methods = {k: method or default_method([first.arrays[k]]) for k in keys}
+    manifest = Manifest(out)
+    manifest.start(
+        ensemble={
+            "methods": methods,
+            "format": format,
+            "members": [member_record(m) for m in members],
+        },
+        data=first.manifest.get("data"),
+        git=provenance.git_state(),
+        versions=provenance.versions(),
+        **provenance.host(),
+    )
+    staging = out / STAGING
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        combined = {}
+        for key in keys:
+            array = combine([m.arrays[key] for m in members], methods[key], key)
+            np.save(staging / f"{key}.npy", array)
+            combined[key] = np.load(staging / f"{key}.npy", mmap_mode="r")
+        targets, labels_record = _labels(labels, first.num_predictions)
+        metrics = label_metrics(combined, first.kind, targets)
+        staged = FORMATS[format](combined, first.kind, first.ids, staging)
+        del combined
+        outputs = [
+            {"path": rel, "sha256": sha256_file(src), "bytes": src.stat().st_size}
+            for src, rel in staged
+        ]
+        publish(staged, out)
+        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException as error:
+        manifest.finish(FAILED, error=first_line(error))
+        raise
+    manifest.finish(
+        COMPLETE,
+        outputs=outputs,
+        num_predictions=first.num_predictions,
+        metrics=metrics,
+        **({"labels": labels_record} if labels_record else {}),
+    )
+    return manifest.data
+
+
+def reproduce_ensemble(run_dir: Path, new_dir: Path | None) -> int:
+    """Combine an ensemble run's members again into ``new_dir``; 0 when every hash matches.
+
+    Nothing is built or imported from the manifest: it names only member directories,
+    their hashes and the combining method.
+    """
+    import secrets
+
+    from litpredict.results.reproduction import verdict
+    from litpredict.rundir.manifest import read_manifest
+
+    manifest = read_manifest(run_dir) or {}
+    spec = manifest.get("ensemble") or {}
+    changes, members = [], []
+    for record in spec.get("members", []):
+        member = read_run(record["job_dir"])
+        recorded = {o["path"]: o["sha256"] for o in record.get("outputs", [])}
+        now = {o["path"]: o["sha256"] for o in member.manifest.get("outputs", [])}
+        if now != recorded:
+            changes.append(f"member {record['job_dir']} has other outputs than recorded")
+        members.append(member)
+    methods = set((spec.get("methods") or {}).values())
+    if len(methods) > 1:
+        raise UserError(f"{run_dir} combined outputs by several methods", "not reproducible")
+    labels = manifest.get("labels")
+    new_dir = new_dir or run_dir.with_name(f"{run_dir.name}.reproduce-{secrets.token_hex(3)}")
+    result = write_ensemble(
+        members,
+        new_dir.resolve(),
+        method=next(iter(methods), None),
+        format=spec.get("format", "npy"),
+        labels=Path(labels["path"]) if labels else None,
+    )
+    if labels and (result.get("labels") or {}).get("sha256") != labels.get("sha256"):
+        changes.append(f"labels {labels['path']} changed (sha256 differs from the manifest's)")
+    return verdict(run_dir, new_dir, changes, manifest, result)

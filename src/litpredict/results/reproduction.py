@@ -1,0 +1,120 @@
+"""What re-running a run directory builds, which of its inputs changed, and the verdict.
+
+A run directory is data: its manifest's config is checked target by target before
+anything is built, and nothing it names is called here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+EXIT_DIFFERENT = 1
+# What predict builds from a config, and the kind each must be (checkpoint.targets.KINDS).
+BUILT = {
+    "model": "LightningModule",
+    "datamodule": "LightningDataModule",
+    "trainer": "Trainer",
+    "writer": "PredictionWriter",
+}
+
+
+def rewrite(value: Any, old: str, new: str) -> Any:
+    """Replace the old run directory in every resolved string of the config."""
+    if isinstance(value, dict):
+        return {k: rewrite(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rewrite(v, old, new) for v in value]
+    if isinstance(value, str) and value.startswith(old):
+        return new + value[len(old) :]
+    return value
+
+
+def checked_targets(config: dict[str, Any]) -> list[str]:
+    """``["model: pkg.Class", ...]``: what re-running ``config`` builds, each target checked.
+
+    A run directory is data, not code: every ``_target_`` of the manifest's config must be
+    a class of the kind its place builds (nested ones too), and nothing there may
+    interpolate (a manifest holds the resolved config). Nothing is imported beyond the
+    named classes' modules, and nothing is called.
+    """
+    from litpredict.checkpoint.targets import UnsafeTarget, check_targets, nested_targets
+
+    interpolated = _interpolations(config, "config")
+    if interpolated:
+        raise UnsafeTarget(
+            f"the manifest's config interpolates ({interpolated[0]}): a manifest holds the "
+            "resolved config, so this one was edited; refusing to run it",
+            "reproduce a run directory whose manifest.json litpredict wrote",
+        )
+    built = []
+    for key, value in config.items():
+        if key in BUILT:
+            built += check_targets(value, key, BUILT[key])
+            continue
+        for path, target in nested_targets(value, key):
+            raise UnsafeTarget(
+                f"the manifest's config has a _target_ at {path} ({target!r}), where predict "
+                "builds nothing; refusing to run it",
+                "reproduce a run directory whose manifest.json litpredict wrote",
+            )
+    missing = sorted(set(BUILT) - set(config))
+    if missing:
+        raise UnsafeTarget(
+            f"the manifest's config has no {', '.join(missing)}",
+            "reproduce a run directory whose manifest.json litpredict wrote",
+        )
+    return built
+
+
+def _interpolations(value: Any, where: str) -> list[str]:
+    if isinstance(value, dict):
+        return [i for k, v in value.items() for i in _interpolations(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [i for n, v in enumerate(value) for i in _interpolations(v, f"{where}[{n}]")]
+    return [f"{where}: {value}"] if isinstance(value, str) and "${" in value else []
+
+
+def input_changes(manifest: dict[str, Any]) -> list[str]:
+    """Inputs whose content differs from what the manifest recorded."""
+    from litpredict.rundir.hashing import sha256_file
+    from litpredict.rundir.ownership import data_changes
+
+    changes = []
+    checkpoint = manifest.get("checkpoint") or {}
+    path = Path(checkpoint.get("path", ""))
+    if not path.is_file():
+        changes.append(f"checkpoint {path} is gone")
+    elif sha256_file(path) != checkpoint.get("sha256"):
+        changes.append(f"checkpoint {path} changed (sha256 differs from the manifest's)")
+    return changes + data_changes(manifest)
+
+
+def compare_outputs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    before = {o["path"]: o["sha256"] for o in old.get("outputs", [])}
+    after = {o["path"]: o["sha256"] for o in new.get("outputs", [])}
+    return [
+        f"{path}: {'missing' if path not in after else 'differs'}"
+        for path in sorted(before.keys() | after.keys())
+        if before.get(path) != after.get(path)
+    ]
+
+
+def verdict(
+    run_dir: Path,
+    new_dir: Path,
+    changes: list[str],
+    manifest: dict[str, Any],
+    result: dict[str, Any],
+) -> int:
+    """Print what changed and what differs between the run and its re-run; the exit code."""
+    differences = compare_outputs(manifest, result)
+    for line in changes:
+        print(f"input changed: {line}")
+    for line in differences:
+        print(f"output differs: {line}")
+    if changes or differences:
+        print(f"not reproduced: {run_dir} vs {new_dir}")
+        return EXIT_DIFFERENT
+    print(f"reproduced: {len(result['outputs'])} outputs byte-identical in {new_dir}")
+    return 0
