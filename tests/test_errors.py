@@ -92,8 +92,12 @@ CASES = {
     # The payload is read as an inert object and dropped (never run); the empty
     # state_dict is what is refused. Callables named by hparams: test_real_checkpoints.py.
     "pickled code": (
-        ["ckpt_path={root}/pickled_code.ckpt"],
+        ["ckpt_path={root}/pickled_code.ckpt", "model=linear"],
         "the checkpoint does not fit",
+    ),
+    "no model and no training run": (
+        ["ckpt_path={root}/pickled_code.ckpt"],
+        "no model chosen, and no training run config was found beside",
     ),
     "model is not a LightningModule": (
         ["ckpt_path={good}", "model._target_=os.system"],

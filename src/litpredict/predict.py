@@ -33,11 +33,13 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
 
 
 def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
-    from litpredict.checkpoint.model import predicting_model
-    from litpredict.checkpoint.reading import checkpoint_path, read_checkpoint
+    from litpredict.checkpoint.from_run import model_unknown, no_model_error, with_training_run
+    from litpredict.checkpoint.model import argument_sources, predicting_model
+    from litpredict.checkpoint.reading import checkpoint_path, read_checkpoint, trained_model_target
     from litpredict.data.arguments import datamodule_record
     from litpredict.data.base import input_files_of
     from litpredict.data.build import build_datamodule
+    from litpredict.data.splits import use_split
     from litpredict.process.ranks import is_global_zero
     from litpredict.rundir import provenance
     from litpredict.rundir.manifest import COMPLETE
@@ -45,6 +47,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.trainer import build
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
+    cfg = with_training_run(cfg, job.overrides)  # the checkpoint's run: its model, its data
     config = OmegaConf.to_container(cfg, resolve=True)
     try:
         if is_global_zero():
@@ -64,13 +67,17 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
         with interrupts_raise():
             lightning = build.lightning(cfg)  # the model's package: Trainer, callbacks, seeding
             lightning.seed_everything(cfg.seed, verbose=False)
-            datamodule = build_datamodule(cfg)
+            datamodule = use_split(build_datamodule(cfg), cfg.get("split", "predict"))
             inputs = input_files_of(datamodule) if manifest.enabled else []
             data_hash = cfg.get("data_hash", provenance.DATA_HASH)
             fingerprint = provenance.BackgroundFingerprint(inputs, data_hash)
             checkpoint = read_checkpoint(ckpt_file)
             manifest.update(checkpoint=_checkpoint_record(ckpt_file, checkpoint))
-            model = predicting_model(cfg, checkpoint, job.explicit_keys("model"))
+            if model_unknown(cfg, job.overrides, trained_model_target(checkpoint)):
+                raise no_model_error(ckpt_file)
+            explicit = job.explicit_keys("model")
+            manifest.update(model_arguments=argument_sources(cfg, checkpoint, explicit))
+            model = predicting_model(cfg, checkpoint, explicit)
             del checkpoint
             writer = build.writer(cfg, job.run_dir, lightning)
             trainer = build.trainer(cfg, callbacks=[writer], lightning=lightning)

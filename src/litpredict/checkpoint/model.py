@@ -43,11 +43,73 @@ def predicting_model(cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: I
     from litpredict.checkpoint.arguments import group_defaults
     from litpredict.checkpoint.predict_step import predict_from_inputs
 
-    cls, arguments = model_arguments(cfg.model, checkpoint, explicit, group_defaults("model"))
-    model = cls(**arguments)
+    check_targets(cfg.model, "model", "LightningModule")  # nested nodes too, before any call
+    # A model from the training run's config owes nothing to the model group's file.
+    defaults = {} if cfg.get("training_run") else group_defaults("model")
+    cls, arguments = model_arguments(cfg.model, checkpoint, explicit, defaults)
+    model = constructed(cls, arguments, checkpoint)
     load_weights(model, checkpoint)
     predict_from_inputs(model)
     return compiled(model.eval(), cfg.get("compile", False))
+
+
+def argument_sources(
+    cfg: DictConfig, checkpoint: Mapping[str, Any], explicit: Iterable[str]
+) -> dict[str, str]:
+    """Where each model argument came from: the command line, the checkpoint's saved
+    hyperparameters, the training run's config or litpredict's config."""
+    from litpredict.checkpoint.arguments import PRIVATE_KEYS
+
+    model_cfg, from_run = cfg.model, cfg.get("training_run") is not None
+    explicit = {key.split(".")[0] for key in explicit}
+    saved = set(checkpoint.get("hyper_parameters") or {}) - set(PRIVATE_KEYS)
+    configured = set(model_cfg) - set(PRIVATE_KEYS)
+    sources = {}
+    for key in sorted(saved | configured):
+        if key in explicit:
+            sources[key] = "command line"
+        elif key in saved and not _is_node(model_cfg.get(key)):
+            sources[key] = "checkpoint"
+        else:
+            sources[key] = "training run config" if from_run else "config"
+    return sources
+
+
+def _is_node(value: Any) -> bool:
+    return isinstance(value, Mapping) or hasattr(value, "keys")
+
+
+def constructed(cls: type, arguments: dict[str, Any], checkpoint: Mapping[str, Any]) -> Any:
+    """``cls(**arguments)``; a required argument the checkpoint held only as a pickled object
+    (dropped: it could run code) is named with the ways to supply it."""
+    import inspect
+
+    from litpredict.checkpoint.reading import dropped_hyperparameters
+
+    required = [
+        name
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self"
+        and p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    missing = [name for name in required if name not in arguments]
+    if missing:
+        dropped = set(dropped_hyperparameters(checkpoint))
+        pickled = [m for m in missing if m in dropped]
+        why = (
+            f" ({', '.join(pickled)}: held in the checkpoint only as pickled objects, which "
+            "litpredict never loads since they could run code)"
+            if pickled
+            else ""
+        )
+        raise CheckpointError(
+            f"{cls.__qualname__} needs {', '.join(missing)}, which nothing supplies{why}",
+            "predict from inside the training run directory (its config is found beside "
+            "the checkpoint), or supply them: ++model.KEY={_target_: pkg.Class, ...} or a "
+            "model config group of yours on hydra.searchpath",
+        )
+    return cls(**arguments)
 
 
 def compiled(model: Any, mode: bool | str | None) -> Any:
@@ -147,7 +209,22 @@ def load_weights(model: Any, checkpoint: Mapping[str, Any]) -> None:
             f"the checkpoint does not fit {type(model).__qualname__}: " + "\n  ".join(lines),
             "choose the model (and its sizes) the checkpoint was trained with",
         )
-    model.on_load_checkpoint(dict(checkpoint))
+    try:
+        model.on_load_checkpoint(dict(checkpoint))
+    except Exception as error:
+        from litpredict.checkpoint.reading import dropped_hyperparameters
+        from litpredict.process.errors import first_line
+
+        dropped = dropped_hyperparameters(checkpoint)
+        if not dropped:
+            raise
+        raise CheckpointError(
+            f"{type(model).__qualname__}.on_load_checkpoint failed ({first_line(error)}); it "
+            f"may need what the checkpoint holds only as pickled objects ({', '.join(dropped)}), "
+            "which litpredict never loads, since unpickling them could run any code",
+            "predict with the project's own loading code, or supply those objects through "
+            "the model config (++model.KEY=...)",
+        ) from None
     model.load_state_dict(saved, strict=True)
 
 
