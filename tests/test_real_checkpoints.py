@@ -133,6 +133,7 @@ def test_lht_checkpoint_with_its_own_config_via_searchpath(lht, tmp_path, caplog
         "scheduler",
     ]
     assert manifest["metrics"]  # the labels still reach the metrics
+    assert "compiled" not in manifest["checkpoint"]
     assert "hyperparameters dropped (built from the config instead): net, optimizer" in caplog.text
 
 
@@ -154,6 +155,98 @@ def test_lht_checkpoint_through_the_command(lht, tmp_path) -> None:
     predictions = np.load(run_dir / "predictions.npy")
     np.testing.assert_allclose(predictions, _lht_oracle(path, x), rtol=1e-4, atol=1e-5)
     assert read_manifest(run_dir)["checkpoint"]["dropped_hyperparameters"]
+
+
+@pytest.fixture(scope="module")
+def lht_compiled(tmp_path_factory):
+    """LHT's ``model.compile=true``: ``setup`` wraps ``net`` in ``torch.compile`` before the fit.
+
+    Fitted under ``set_stance("force_eager")``: the module is the real ``OptimizedModule``
+    (its weights save as ``net._orig_mod.*``) but runs eagerly, as inductor takes ~30 s to
+    compile on this CPU.
+    """
+    import lightning as L
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    root = tmp_path_factory.mktemp("lht_compiled")
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(40, 1, 3, 4, generator=generator)
+    y = torch.randint(0, 3, (40,), generator=generator)
+    model = instantiate(OmegaConf.load(LHT_CONFIGS / "model" / "mnist.yaml"), compile=True)
+    trainer = _quiet(L.Trainer, root, max_epochs=1, num_sanity_val_steps=0)
+    with torch.compiler.set_stance("force_eager"):
+        trainer.fit(model, _loader(x, y), _loader(x, y))
+    assert type(model.net).__name__ == "OptimizedModule"
+    trainer.save_checkpoint(root / "last.ckpt")
+    return root / "last.ckpt", x, y
+
+
+def test_a_compiled_lht_checkpoint_predicts_as_its_plain_net(lht_compiled, tmp_path) -> None:
+    from lht_style.simple_dense_net import SimpleDenseNet
+
+    path, x, y = lht_compiled
+    state = _raw_state_dict(path)
+    assert "net._orig_mod.model.0.weight" in state
+    x_file, y_file = _save_arrays(tmp_path, x, y)
+    manifest = predict_in_process(
+        tmp_path,
+        f"hydra.searchpath=[file://{LHT_CONFIGS}]",
+        "model=mnist",
+        "datamodule=array_file",
+        f"datamodule.path={x_file}",
+        f"datamodule.target_path={y_file}",
+        "datamodule.batch_size=64",  # one batch, as the oracle's
+        f"ckpt_path={path}",
+    )
+    net = SimpleDenseNet(input_size=12, lin1_size=8, lin2_size=8, lin3_size=8, output_size=3)
+    prefix = "net._orig_mod."
+    net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    with torch.no_grad():
+        expected = net.eval()(x).numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "predictions.npy"), expected)
+    assert manifest["status"] == "complete"
+    assert manifest["checkpoint"]["compiled"] is True
+
+
+def test_a_compiled_checkpoint_that_does_not_fit_still_says_so(lht_compiled, tmp_path) -> None:
+    path, x, y = lht_compiled
+    x_file, _ = _save_arrays(tmp_path, x, y)
+    with pytest.raises(CheckpointError) as caught:
+        predict_in_process(
+            tmp_path,
+            f"hydra.searchpath=[file://{LHT_CONFIGS}]",
+            "model=mnist",
+            "model.net.lin1_size=16",
+            "datamodule=array_file",
+            f"datamodule.path={x_file}",
+            f"ckpt_path={path}",
+        )
+    problem = caught.value.problem
+    assert "does not fit MNISTLitModule" in problem
+    assert "net.model.0.weight: checkpoint (8, 12) vs model (16, 12)" in problem
+    assert "torch.compile" in problem
+    assert "model" in caught.value.fix
+
+
+def test_only_orig_mod_segments_that_make_a_models_key_are_dropped() -> None:
+    from litpredict.checkpoint.model import uncompiled_state_dict
+
+    own = {"net.model.0.weight": 0, "net.model.0.bias": 0, "head._orig_mod": 0}
+    saved = {
+        "net._orig_mod.model.0.weight": 1,  # -> net.model.0.weight
+        "_orig_mod.net.model.0.bias": 2,  # a leading segment too
+        "net._orig_mod.other.weight": 3,  # no such key in the model: kept as saved
+        "head._orig_mod": 4,  # a name, not a segment: the model's own key
+    }
+    assert uncompiled_state_dict(saved, own) == {
+        "net.model.0.weight": 1,
+        "net.model.0.bias": 2,
+        "net._orig_mod.other.weight": 3,
+        "head._orig_mod": 4,
+    }
+    plain = {"net.model.0.weight": 1}
+    assert uncompiled_state_dict(plain, own) is plain
 
 
 # --- a hostile payload ---------------------------------------------------------------------

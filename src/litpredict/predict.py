@@ -202,7 +202,7 @@ def _started_manifest(
 
 
 def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
-    from litpredict.checkpoint.reading import dropped_hyperparameters
+    from litpredict.checkpoint.reading import dropped_hyperparameters, is_compiled
     from litpredict.rundir.hashing import sha256_file
 
     dropped = dropped_hyperparameters(checkpoint)
@@ -212,6 +212,8 @@ def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
         "epoch": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
         **({"dropped_hyperparameters": dropped} if dropped else {}),
+        # weights saved from a torch.compile'd module, loaded without '_orig_mod.'
+        **({"compiled": True} if is_compiled(checkpoint["state_dict"]) else {}),
     }
 
 

@@ -183,9 +183,13 @@ def _is_same_or_base(trained: str, cls: type) -> bool:
 
 
 def load_weights(model: Any, checkpoint: Mapping[str, Any]) -> None:
-    """Load the state dict strictly, reporting differing keys and shapes briefly."""
+    """Load the state dict strictly, reporting differing keys and shapes briefly.
+
+    A checkpoint of a module compiled before saving (``net._orig_mod.model.0.weight``)
+    loads into the plain module: see :func:`uncompiled_state_dict`.
+    """
     own = model.state_dict()
-    saved = checkpoint["state_dict"]
+    saved = uncompiled_state_dict(checkpoint["state_dict"], own)
     missing = [k for k in own if k not in saved]
     unexpected = [k for k in saved if k not in own]
     resized = [
@@ -205,12 +209,14 @@ def load_weights(model: Any, checkpoint: Mapping[str, Any]) -> None:
             lines.append(f"missing in checkpoint: {_few(missing)}")
         if unexpected:
             lines.append(f"not in model: {_few(unexpected)}")
+        if saved is not checkpoint["state_dict"]:
+            lines.append("(saved from a torch.compile'd module: '_orig_mod.' dropped where it fit)")
         raise CheckpointError(
             f"the checkpoint does not fit {type(model).__qualname__}: " + "\n  ".join(lines),
             "choose the model (and its sizes) the checkpoint was trained with",
         )
     try:
-        model.on_load_checkpoint(dict(checkpoint))
+        model.on_load_checkpoint({**checkpoint, "state_dict": saved})
     except Exception as error:
         from litpredict.checkpoint.reading import dropped_hyperparameters
         from litpredict.process.errors import first_line
@@ -226,6 +232,24 @@ def load_weights(model: Any, checkpoint: Mapping[str, Any]) -> None:
             "the model config (++model.KEY=...)",
         ) from None
     model.load_state_dict(saved, strict=True)
+
+
+def uncompiled_state_dict(saved: Mapping[str, Any], own: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``saved`` with the ``_orig_mod`` segments of ``torch.compile`` dropped from its keys.
+
+    Only keys the model lacks, and only where the shorter key is the model's; anything
+    else stays as saved, so a checkpoint that does not fit is still reported as such.
+    """
+    from litpredict.checkpoint.reading import is_compiled, uncompiled_key
+
+    if not is_compiled(saved) or is_compiled(own):
+        return saved
+    renamed: dict[str, Any] = {}
+    for key, value in saved.items():
+        plain = key if key in own else uncompiled_key(key)
+        fits = plain in own and plain not in saved and plain not in renamed
+        renamed[plain if fits else key] = value
+    return renamed
 
 
 def _few(keys: list[str]) -> str:

@@ -20,6 +20,10 @@ from litpredict.process.errors import CheckpointError
 
 LITPREDICT_KEY = "litpredict"  # our own entry in checkpoints written by train.py
 DROPPED_KEY = "litpredict_dropped_hyperparameters"  # set by read_checkpoint, never saved
+# torch.compile's OptimizedModule holds the module as ``_orig_mod``: a module compiled before
+# saving (lightning-hydra-template's ``model.compile=true``) names its weights
+# ``net._orig_mod.model.0.weight``.
+COMPILED_SEGMENT = "_orig_mod"
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,18 @@ def _read_with_inert_objects(path: Path, first_unsafe: str) -> dict[str, Any]:
 def dropped_hyperparameters(checkpoint: Mapping[str, Any]) -> list[str]:
     """The hyperparameter keys :func:`read_checkpoint` dropped because they held objects."""
     return list(checkpoint.get(DROPPED_KEY) or [])
+
+
+def is_compiled(state_dict: Mapping[str, Any]) -> bool:
+    """Whether ``state_dict`` was saved from a ``torch.compile``-wrapped module (see
+    :data:`COMPILED_SEGMENT`): some key holds the segment ``_orig_mod`` before a name."""
+    return any(COMPILED_SEGMENT in str(key).split(".")[:-1] for key in state_dict)
+
+
+def uncompiled_key(key: str) -> str:
+    """``key`` without its ``_orig_mod`` segments: the name the plain module has."""
+    *path, name = key.split(".")
+    return ".".join([*(p for p in path if p != COMPILED_SEGMENT), name])
 
 
 def _pickled_object(path: Path, name: str) -> CheckpointError:
