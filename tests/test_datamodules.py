@@ -334,6 +334,61 @@ def test_an_unknown_metric_is_refused_before_predicting(checkpoints, tmp_path):
     assert not (tmp_path / "run" / "predictions.npy").exists()
 
 
+def _regressor_on(tmp_path: Path, checkpoints, labels: np.ndarray, *more: str) -> dict:
+    """The 10 -> 1 regressor predicting 13 rows of :func:`features` with ``labels`` as targets."""
+    x, _ = features()
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "labels.npy", labels)
+    return predict_in_process(
+        tmp_path,
+        f"ckpt_path={checkpoints['classic']}",
+        "model._target_=classic_models.Regressor",
+        "datamodule=array_file",
+        f"datamodule.path={tmp_path / 'x.npy'}",
+        f"datamodule.target_path={tmp_path / 'labels.npy'}",
+        "datamodule.batch_size=4",
+        *more,
+    )
+
+
+def features() -> tuple[torch.Tensor, torch.Tensor]:
+    """13 rows of 10 features and their sum (the regressor's target)."""
+    from datamodule_models import table
+
+    return table(13, seed=2)
+
+
+def test_class_labels_beside_a_regressor_give_no_default_metric(checkpoints, tmp_path, caplog):
+    """Labels that are not the model's targets: no ``accuracy`` of an (N, 1) output."""
+    labels = np.arange(13) % 3
+    with caplog.at_level("INFO", logger="litpredict"):
+        manifest = _regressor_on(tmp_path, checkpoints, labels)
+    assert manifest["status"] == "complete" and manifest["metrics"] == {}
+    line = "no label metrics: labels of shape (N,) do not fit outputs of shape (N, 1)"
+    assert line in caplog.text
+
+
+def test_a_named_metric_that_does_not_fit_stops_the_run_at_its_first_batch(checkpoints, tmp_path):
+    """The features as labels (an autoencoder's): ``accuracy`` is refused before predicting on."""
+    x, _ = features()
+    with pytest.raises(UserError) as caught:
+        _regressor_on(tmp_path, checkpoints, x.numpy(), "metrics=[accuracy]")
+    assert "labels of shape (N, 10) do not fit outputs of shape (N, 1)" in caught.value.problem
+    assert "metrics=[]" in caught.value.fix
+    manifest = read_manifest(tmp_path / "run")
+    assert manifest["status"] == "failed" and "do not fit" in manifest["error"]
+    assert not list((tmp_path / "run").rglob("prediction*"))  # not a row was written
+
+
+def test_metrics_empty_list_through_hydra_means_none(checkpoints, tmp_path):
+    _, y = features()
+    assert list(compose_predict("metrics=[]", run_dir=tmp_path / "composed").metrics) == []
+    manifest = _regressor_on(tmp_path, checkpoints, y.numpy(), "metrics=[]")
+    assert manifest["status"] == "complete" and manifest["metrics"] == {}
+    again = _regressor_on(tmp_path, checkpoints, y.numpy(), f"hydra.run.dir={tmp_path / 'dflt'}")
+    assert sorted(again["metrics"]) == ["mae", "mse"]  # the same labels fit the defaults
+
+
 @pytest.mark.slow
 def test_the_command_line_takes_a_user_datamodule_and_its_keys(checkpoints, tmp_path):
     """The override form a user types, through the real CLI."""

@@ -20,7 +20,7 @@ from litpredict.writing.finalize import finalize
 from litpredict.writing.formats import FORMATS, column_names, publish, table_columns
 from litpredict.writing.ids import checked_ids
 from litpredict.writing.merge import merge_shards
-from litpredict.writing.metrics import label_metrics
+from litpredict.writing.metrics import MetricMisfit, label_metrics
 from litpredict.writing.outputs import split_outputs
 from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, read_shards
@@ -182,6 +182,129 @@ def test_metrics_follow_the_labels() -> None:
         "mae": 1.5,
     }
     assert label_metrics(regression, "tensor", None) == {}
+
+
+RNG = np.random.default_rng(5)
+SCORES = RNG.normal(size=(6, 10)).astype(np.float32)  # a 10-class classifier's outputs
+IDS = np.array([0, 3, 3, 9, 1, 2])  # class ids, as a predict_step with argmax gives
+CLASS_LABELS = np.array([0, 3, 1, 9, 1, 4])
+VALUES = RNG.normal(size=(6, 1)).astype(np.float32)  # a regressor's outputs
+
+# case: (outputs, labels, the default metrics, words of the log line when there are none)
+DEFAULT_CASES = {
+    "class scores, class ids": (SCORES, CLASS_LABELS, ["accuracy"], None),
+    "class ids, class ids": (IDS, CLASS_LABELS, ["accuracy"], None),
+    "values, values": (VALUES, VALUES + 1, ["mse", "mae"], None),
+    "an autoencoder's images against classes": (
+        SCORES,
+        RNG.random((6, 28, 28), dtype=np.float32),
+        [],
+        "labels of shape (N, 28, 28) do not fit outputs of shape (N, 10)",
+    ),
+    "a regressor against class labels": (
+        VALUES,
+        CLASS_LABELS,
+        [],
+        "labels span [0, 9], the outputs score classes [0, 1) only",
+    ),
+    "a label beyond the scores": (
+        SCORES[:, :4],
+        CLASS_LABELS,
+        [],
+        "labels span [0, 9], the outputs score classes [0, 4) only",
+    ),
+    "a negative class label": (IDS, CLASS_LABELS - 1, [], "class ids start at 0"),
+    "real outputs against integer labels of their shape": (
+        VALUES[:, 0],
+        CLASS_LABELS,
+        ["mse", "mae"],
+        None,
+    ),
+    "integer outputs against real labels": (IDS, VALUES[:, 0], [], "the outputs are integers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEFAULT_CASES))
+def test_the_default_metrics_only_where_they_fit(case, caplog) -> None:
+    outputs, labels, names, why = DEFAULT_CASES[case]
+    with caplog.at_level("INFO", logger="litpredict.writing.metrics"):
+        metrics = label_metrics({"prediction": outputs}, "tensor", labels)
+    assert sorted(metrics) == sorted(names)
+    if why:
+        assert f"no label metrics: labels of shape {_shape(labels)} do not fit" in caplog.text
+        assert why in caplog.text
+    else:
+        assert "no label metrics" not in caplog.text
+
+
+def _shape(array: np.ndarray) -> str:
+    return str(("N", *array.shape[1:])).replace("'", "")
+
+
+def test_the_default_metrics_are_the_right_numbers() -> None:
+    metrics = label_metrics({"prediction": VALUES[:, 0]}, "tensor", CLASS_LABELS)
+    diff = VALUES[:, 0].astype(np.float64) - CLASS_LABELS
+    assert metrics == pytest.approx({"mse": np.mean(diff**2), "mae": np.mean(np.abs(diff))})
+    scores = label_metrics({"prediction": SCORES}, "tensor", CLASS_LABELS)
+    assert scores == pytest.approx({"accuracy": np.mean(SCORES.argmax(1) == CLASS_LABELS)})
+
+
+# case: (outputs, labels, metrics named, words of the problem, words of the fix)
+MISFIT_CASES = {
+    "accuracy on an autoencoder's images": (
+        SCORES,
+        RNG.random((6, 28, 28), dtype=np.float32),
+        ["accuracy"],
+        "labels of shape (N, 28, 28) do not fit outputs of shape (N, 10)",
+        "no metric fits",
+    ),
+    "accuracy on real-valued labels": (
+        VALUES,
+        VALUES,
+        ["accuracy", "mse"],
+        "['accuracy'] do not fit",
+        "metrics=[mse,mae,rmse,r2]",
+    ),
+    "mse on class scores": (
+        SCORES,
+        CLASS_LABELS,
+        ["mse"],
+        "regression metrics need labels of the outputs' shape",
+        "metrics=[accuracy,f1,precision,recall]",
+    ),
+    "f1 with a label beyond the scores": (
+        SCORES[:, :4],
+        CLASS_LABELS,
+        ["f1"],
+        "the outputs score classes [0, 4) only",
+        "metrics=[]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISFIT_CASES))
+def test_a_named_metric_that_does_not_fit_is_an_error(case) -> None:
+    outputs, labels, names, problem, fix = MISFIT_CASES[case]
+    with pytest.raises(MetricMisfit) as caught:
+        label_metrics({"prediction": outputs}, "tensor", labels, names)
+    assert problem in caught.value.problem
+    assert fix in caught.value.fix and "metrics=[]" in caught.value.fix
+
+
+def test_named_metrics_of_both_kinds_where_both_fit_and_none_for_an_empty_list() -> None:
+    metrics = label_metrics({"prediction": IDS}, "tensor", CLASS_LABELS, ["mae", "accuracy"])
+    assert list(metrics) == ["mae", "accuracy"]
+    assert metrics["accuracy"] == pytest.approx(np.mean(IDS == CLASS_LABELS))
+    assert metrics["mae"] == pytest.approx(np.mean(np.abs(IDS - CLASS_LABELS)))
+    assert label_metrics({"prediction": IDS}, "tensor", CLASS_LABELS, []) == {}
+
+
+def test_several_outputs_give_no_default_metric_and_refuse_a_named_one() -> None:
+    outputs = {"logits": SCORES, "embedding": VALUES}
+    assert label_metrics(outputs, "dict", CLASS_LABELS) == {}
+    with pytest.raises(MetricMisfit) as caught:
+        label_metrics(outputs, "dict", CLASS_LABELS, ["accuracy"])
+    assert "need one tensor" in caught.value.problem and "logits, embedding" in caught.value.problem
 
 
 class TinyRegressor(pl.LightningModule):

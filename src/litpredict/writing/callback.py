@@ -22,6 +22,7 @@ from litpredict.writing.disk import write_errors
 from litpredict.writing.finalize import finalize
 from litpredict.writing.formats import FORMATS, TABLE_FORMATS, table_columns
 from litpredict.writing.ids import checked_ids
+from litpredict.writing.metrics import check_named_metrics
 from litpredict.writing.outputs import TARGET, batch_arrays, index_array
 from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
@@ -107,8 +108,11 @@ class PredictionWriterMixin:
                 "predict from a torch DataLoader over a map-style dataset",
             )
         self.kind, arrays = batch_arrays(prediction, batch, len(batch_indices))
-        if self._shard.rows == 0 and self.format in TABLE_FORMATS:  # refuse before predicting on
-            table_columns({k: a.shape[1:] for k, a in arrays.items() if k != TARGET})
+        if self._shard.rows == 0:  # refuse before predicting on
+            outputs = {k: a for k, a in arrays.items() if k != TARGET}
+            if self.format in TABLE_FORMATS:
+                table_columns({k: a.shape[1:] for k, a in outputs.items()})
+            check_named_metrics(self.metrics, self.kind, outputs, arrays.get(TARGET))
         with write_errors("a prediction shard", self.shard_root):
             self._shard.append(index_array(batch_indices), arrays)
         if not drop_seen_batch_indices(trainer, batch_idx, dataloader_idx):
