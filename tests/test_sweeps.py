@@ -27,7 +27,11 @@ BAD = "bad, epoch=9 copy.ckpt"  # corrupt, and named with '=', ',' and spaces
 
 
 def _jobs(
-    args: list[str], sweep_dir: Path, max_batch_size: int | None = None, sweeper_too: bool = False
+    args: list[str],
+    sweep_dir: Path,
+    max_batch_size: int | None = None,
+    sweeper_too: bool = False,
+    subdir: str | None = None,
 ):
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
     from hydra._internal.utils import create_config_search_path
@@ -45,7 +49,8 @@ def _jobs(
 
     sweeper = FileGlobSweeper(max_batch_size=max_batch_size)
     sweeper.hydra_context = HydraContext(config_loader=loader, callbacks=None)
-    sweeper.config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}})
+    sweep = {"dir": str(sweep_dir), **({"subdir": subdir} if subdir else {})}
+    sweeper.config = OmegaConf.create({"hydra": {"sweep": sweep}})
     overrides = OverridesParser.create(config_loader=loader).parse_overrides(args)
     batches = sweeper.split_arguments(overrides, max_batch_size)
     return (sweeper, batches) if sweeper_too else batches
@@ -329,7 +334,8 @@ def _files(job_dir: Path) -> dict[str, tuple[int, str]]:
     return {n: ((job_dir / n).stat().st_mtime_ns, sha256_file(job_dir / n)) for n in names}
 
 
-EXPECTED_DIRS = ["0_epoch=0-step=64", "1_epoch=1-step=128", "2_bad_epoch=9_copy", "3_last"]
+# the corrupt file's name says epoch 9: after last.ckpt, which holds epoch 1
+EXPECTED_DIRS = ["0_epoch=0-step=64", "1_epoch=1-step=128", "2_last", "3_bad_epoch=9_copy"]
 
 
 @pytest.mark.slow
@@ -338,7 +344,7 @@ def test_glob_sweep_predicts_with_every_checkpoint(swept, checkpoints):
     assert result.returncode == 1, result.stderr[-2000:]  # one job failed: the sweep says so
     assert (
         "1 of 4 jobs failed" in result.stderr
-        and f'#2 ckpt_path="{checkpoints / BAD}"' in result.stderr
+        and f'#3 ckpt_path="{checkpoints / BAD}"' in result.stderr
     )
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in sweep_dir.iterdir() if p.name[0].isdigit()) == EXPECTED_DIRS
@@ -348,25 +354,25 @@ def test_glob_sweep_predicts_with_every_checkpoint(swept, checkpoints):
     assert "GPU available" not in result.stdout + result.stderr
     assert "GPU available" in (sweep_dir / EXPECTED_DIRS[0] / "predict.log").read_text()
     manifests = {d: read_manifest(sweep_dir / d) for d in EXPECTED_DIRS}
-    statuses = ["complete", "complete", "failed", "complete"]
+    statuses = ["complete", "complete", "complete", "failed"]
     assert [m["status"] for m in manifests.values()] == statuses
-    assert manifests["2_bad_epoch=9_copy"]["checkpoint"]["path"] == str(checkpoints / BAD)
+    assert manifests["3_bad_epoch=9_copy"]["checkpoint"]["path"] == str(checkpoints / BAD)
     predictions = {
         d: np.load(sweep_dir / d / "predictions.npy") for d, m in manifests.items() if m["outputs"]
     }
     assert all(p.shape == (2048, 1) and np.isfinite(p).all() for p in predictions.values())
     assert not np.allclose(predictions["0_epoch=0-step=64"], predictions["1_epoch=1-step=128"])
     # last.ckpt is saved at the same step as the final epoch: the same weights
-    np.testing.assert_array_equal(predictions["3_last"], predictions["1_epoch=1-step=128"])
+    np.testing.assert_array_equal(predictions["2_last"], predictions["1_epoch=1-step=128"])
 
     rows = _rows(sweep_dir)
     assert [r["job_dir"] for r in rows] == EXPECTED_DIRS
-    assert [r["status"] for r in rows] == ["complete", "complete", "failed", "complete"]
-    assert [r["epoch"] for r in rows] == ["0", "1", "", "1"]
-    assert [r["step"] for r in rows] == ["64", "128", "", "128"]
-    assert rows[2]["checkpoint"] == str(checkpoints / BAD)
-    assert rows[2]["error"] == manifests["2_bad_epoch=9_copy"]["error"] and rows[2]["error"]
-    for row in rows[:2] + rows[3:]:
+    assert [r["status"] for r in rows] == statuses
+    assert [r["epoch"] for r in rows] == ["0", "1", "1", ""]
+    assert [r["step"] for r in rows] == ["64", "128", "128", ""]
+    assert rows[3]["checkpoint"] == str(checkpoints / BAD)
+    assert rows[3]["error"] == manifests["3_bad_epoch=9_copy"]["error"] and rows[3]["error"]
+    for row in rows[:3]:
         manifest = manifests[row["job_dir"]]
         assert int(row["num_predictions"]) == 2048
         assert float(row["mse"]) == pytest.approx(manifest["metrics"]["mse"])
@@ -384,8 +390,8 @@ def test_rerun_redoes_only_failed_and_altered_jobs(swept, checkpoints):
     altered = sweep_dir / "0_epoch=0-step=64"
     with open(altered / "predictions.npy", "ab") as file:
         file.write(b"tampered")
-    kept = {d: _files(sweep_dir / d) for d in ("1_epoch=1-step=128", "3_last")}
-    failed_before = read_manifest(sweep_dir / "2_bad_epoch=9_copy")
+    kept = {d: _files(sweep_dir / d) for d in ("1_epoch=1-step=128", "2_last")}
+    failed_before = read_manifest(sweep_dir / "3_bad_epoch=9_copy")
 
     result = _sweep(checkpoints, sweep_dir)
     assert result.returncode == 1  # the corrupt checkpoint fails again
@@ -394,9 +400,9 @@ def test_rerun_redoes_only_failed_and_altered_jobs(swept, checkpoints):
     redone = read_manifest(altered)
     assert redone["status"] == "complete"
     assert _files(altered)["predictions.npy"][1] == redone["outputs"][0]["sha256"]
-    failed_after = read_manifest(sweep_dir / "2_bad_epoch=9_copy")
+    failed_after = read_manifest(sweep_dir / "3_bad_epoch=9_copy")
     assert failed_after["status"] == "failed" and failed_after["pid"] != failed_before["pid"]
-    assert [r["status"] for r in _rows(sweep_dir)] == ["complete", "complete", "failed", "complete"]
+    assert [r["status"] for r in _rows(sweep_dir)] == ["complete", "complete", "complete", "failed"]
 
 
 @pytest.mark.slow
@@ -406,7 +412,7 @@ def test_summary_command_rebuilds_from_job_files(swept, tmp_path):
     expected = _rows(sweep_dir)
     for name in ("summary.csv", "summary.json", "summary.png"):
         (sweep_dir / name).unlink()
-    shutil.rmtree(sweep_dir / "3_last")  # never started: the plan still lists it
+    shutil.rmtree(sweep_dir / "2_last")  # never started: the plan still lists it
     running = sweep_dir / "1_epoch=1-step=128" / "manifest.json"
     running.write_text(json.dumps({**json.loads(running.read_text()), "status": "running"}))
     killed = sweep_dir / "4_epoch=5-step=9"  # killed before predicting: no manifest
@@ -421,13 +427,13 @@ def test_summary_command_rebuilds_from_job_files(swept, tmp_path):
     assert [(r["job"], r["status"]) for r in rows] == [
         ("0", "complete"),
         ("1", "running"),
-        ("2", "failed"),
-        ("3", "pending"),
+        ("2", "pending"),
+        ("3", "failed"),
         ("4", "missing"),
     ]
-    # (the *_with_last agreement columns depend on which job is last: job 3 is gone here)
-    assert _own(rows[0]) == _own(expected[0]) and _own(rows[2]) == _own(expected[2])
-    assert rows[3]["checkpoint"] == expected[3]["checkpoint"]
+    # (the *_with_last agreement columns depend on which job is last: job 2 is gone here)
+    assert _own(rows[0]) == _own(expected[0]) and _own(rows[3]) == _own(expected[3])
+    assert rows[2]["checkpoint"] == expected[2]["checkpoint"]
     assert rows[4]["checkpoint"] == "/x/epoch=5-step=9.ckpt" and rows[4]["error"]
     assert (sweep_dir / "summary.png").stat().st_size > 0
 

@@ -1,6 +1,7 @@
 """``python -m litpredict.average CKPT... --out FILE.ckpt [--ema DECAY]``: one averaged checkpoint.
 
-The inputs are put in training order (epoch, then step, as a sweep orders them) and their
+The inputs are put in training order (the epoch, then the step each file holds, as a sweep
+orders them; ``last.ckpt`` after the checkpoint it repeats) and their
 state_dicts averaged: uniformly, or as an exponential moving average (``avg = DECAY * avg +
 (1 - DECAY) * next``, starting from the first). Floating tensors are averaged in float64
 and stored in their own dtype; integer and bool tensors (BatchNorm's
@@ -28,6 +29,7 @@ DROPPED = ("optimizer_states", "lr_schedulers", "loops", "callbacks", "MixedPrec
 
 
 def training_order(paths: list[Path]) -> list[Path]:
+    """The order a sweep gives them: by folder, then the (epoch, global_step) each holds."""
     from hydra_plugins.litpredict._file_glob import checkpoint_sort_key
 
     return sorted(paths, key=lambda p: checkpoint_sort_key(str(p.resolve())))

@@ -16,8 +16,9 @@ from typing import Any
 from hydra.core.override_parser.types import Override, Quote, QuotedString
 from hydra.errors import CompactHydraException
 
-_EPOCH = re.compile(r"epoch=(\d+)")
-_STEP = re.compile(r"step=(\d+)")
+# epoch=3-step=100 (Lightning's default), epoch_003 (lightning-hydra-template)
+_EPOCH = re.compile(r"epoch[=_](\d+)")
+_STEP = re.compile(r"step[=_](\d+)")
 _REFERENCE = re.compile(r"\$\{([^{}]+)\}")
 
 
@@ -25,21 +26,32 @@ class FileGlobError(CompactHydraException):
     """A file glob that cannot be expanded; Hydra prints only the message."""
 
 
-def checkpoint_sort_key(path: str) -> tuple[Any, ...]:
-    """Training order: by folder, then ``epoch=E-step=S`` by (E, S), then ``last*.ckpt``, then name.
+def name_progress(name: str) -> tuple[int | None, int | None]:
+    """``(epoch, step)`` as a file name spells them, ``None`` where it does not."""
+    epoch, step = _EPOCH.search(name), _STEP.search(name)
+    return (int(epoch.group(1)) if epoch else None, int(step.group(1)) if step else None)
 
-    Job numbers follow this order, so a re-run after more epochs keeps the old job folders.
+
+def checkpoint_sort_key(path: str) -> tuple[Any, ...]:
+    """Training order: by folder (the run), then by the (epoch, global_step) the file holds.
+
+    Names do not say it everywhere (``epoch_003.ckpt``, ``last.ckpt``), so the numbers are
+    read from the checkpoint (nothing unpickled), else from ``epoch=E``/``step=S``/``epoch_E``
+    in the name. At equal numbers a ``last*.ckpt`` comes after the named checkpoint it
+    repeats. Files without numbers come after, ``last*`` first, then by name. Job numbers
+    follow this order, so a re-run after more epochs keeps the old job folders.
     """
+    from litpredict.checkpoint.progress import read_progress  # stdlib only, no torch
+
     p = Path(path)
-    epoch, step = _EPOCH.search(p.name), _STEP.search(p.name)
-    if epoch or step:
-        rank = 0
-    elif p.stem == "last" or p.stem.startswith("last-"):
-        rank = 1
-    else:
-        rank = 2
-    numbers = (int(epoch.group(1)) if epoch else -1, int(step.group(1)) if step else -1)
-    return (str(p.parent), rank, *numbers, p.name)
+    epoch, step = read_progress(p)
+    if epoch is None and step is None:
+        epoch, step = name_progress(p.name)
+    last = p.stem == "last" or p.stem.startswith("last-")
+    if epoch is None and step is None:
+        return (str(p.parent), 1, -1, -1, not last, p.name)
+    numbers = (-1 if epoch is None else epoch, -1 if step is None else step)
+    return (str(p.parent), 0, *numbers, last, p.name)
 
 
 def _excluded(path: str, patterns: Iterable[str]) -> bool:
