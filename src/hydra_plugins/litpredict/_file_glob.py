@@ -54,6 +54,37 @@ def checkpoint_sort_key(path: str) -> tuple[Any, ...]:
     return (str(p.parent), 0, *numbers, last, p.name)
 
 
+def run_of(path: str) -> Path:
+    """The training run a checkpoint belongs to: the folder above ``checkpoints/``
+    (Lightning's, LHT's and ``litpredict.train``'s layout), else the file's own folder."""
+    folder = Path(path).parent
+    return folder.parent if folder.name == "checkpoints" and folder.parent != folder else folder
+
+
+def run_labels(paths: Iterable[str]) -> dict[str, str]:
+    """Each path's run as a short name, when the paths come from several runs; else ``{}``.
+
+    The name is the run folder's, or as many folders up as it takes to tell two runs
+    apart (``a_seed=1`` and ``b_seed=1``).
+    """
+    runs = {path: run_of(path) for path in paths}
+    distinct = set(runs.values())
+    if len(distinct) < 2:
+        return {}
+    names = {run: "_".join(_distinct_tail(run, distinct)) for run in distinct}
+    return {path: names[run] for path, run in runs.items()}
+
+
+def _distinct_tail(run: Path, runs: set[Path]) -> tuple[str, ...]:
+    parts = run.parts[1:] if run.anchor else run.parts
+    others = [o.parts[1:] if o.anchor else o.parts for o in runs if o != run]
+    for count in range(1, len(parts) + 1):
+        tail = parts[-count:]
+        if all(other[-count:] != tail for other in others):
+            return tail
+    return parts
+
+
 def _excluded(path: str, patterns: Iterable[str]) -> bool:
     """``exclude=`` patterns match the file name or the whole path (``last.ckpt``, ``*/run2/*``)."""
     candidates = (os.path.basename(path), path)

@@ -7,6 +7,8 @@ expands to the matching files, in training order, each quoted so that names with
 may name another override as ``${key}`` (``glob(runs/${experiment}/checkpoints/*.ckpt)``)
 to sweep matched pairs instead of a product. A glob with no match is an error, not an
 empty sweep. The full job list goes to ``<sweep dir>/jobs.json`` for the sweep summary.
+When a ``ckpt_path`` glob matches checkpoints of several training runs, each job's folder
+names the run (``3_<run>-last``) through a ``hydra.sweep.subdir`` override of the job.
 """
 
 # No ``from __future__ import annotations``: Hydra's plugin scan runs this module before it is
@@ -43,6 +45,8 @@ ConfigStore.instance().store(
     group="hydra/sweeper", name="file_glob", node=FileGlobSweeperConf, provider="litpredict"
 )
 
+CKPT_KEY = "ckpt_path"
+SUBDIR_KEY = "hydra.sweep.subdir"
 _LAUNCHER_LOG = "hydra._internal.core_plugins.basic_launcher"  # its "#3 : overrides" lines
 Choice = tuple[str, Any]  # (the override as the job gets it, its plain value for ${key})
 Job = dict[str, Choice]
@@ -63,7 +67,7 @@ class FileGlobSweeper(BasicSweeper):
     def __init__(self, max_batch_size: int | None, params: dict[str, str] | None = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self._expanded: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
-        self._file_glob_keys: set[str] = set()
+        self._per_job_keys: set[str] = set()  # keys whose value follows the matched file
 
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         """BasicSweeper.sweep, except that a failed job no longer cancels the later batches,
@@ -105,7 +109,7 @@ class FileGlobSweeper(BasicSweeper):
         for override in overrides:
             by_key[override.get_key_element()] = override
         globs = {k: o for k, o in by_key.items() if self._is_file_glob(o)}
-        self._file_glob_keys = set(globs)
+        self._per_job_keys = set(globs)
         fixed = {k: self._choices(o) for k, o in by_key.items() if k not in globs}
 
         # Product in command-line order, as BasicSweeper does; a glob that names a later
@@ -127,6 +131,13 @@ class FileGlobSweeper(BasicSweeper):
             else:
                 jobs = [{**job, key: c} for job in jobs for c in self._files(globs[key], job)]
         batches = [[job[key][0] for key in by_key] for job in jobs]
+        ckpt_key = next((k for k in globs if _bare(k) == CKPT_KEY), None)
+        subdirs = None
+        if ckpt_key is not None and self._names_job_dirs():
+            subdirs = _run_subdirs([job[ckpt_key][1] for job in jobs])
+        if subdirs:
+            batches = [[*b, subdir] for b, subdir in zip(batches, subdirs, strict=True)]
+            self._per_job_keys.add(SUBDIR_KEY)
         self._write_plan(batches)
         if max_batch_size is None:
             return [batches]
@@ -137,17 +148,23 @@ class FileGlobSweeper(BasicSweeper):
 
         Hydra validates a batch by composing every job's config up front, and the launcher
         composes each again: over hundreds of checkpoints that doubled the per-job cost of
-        composition. Jobs that differ only in a matched file's path (a quoted string)
-        compose alike, so one of them stands for all.
+        composition. Jobs that differ only in a matched file's path (a quoted string) and
+        their folder's name compose alike, so one of them stands for all.
         """
         seen: set[tuple[str, ...]] = set()
         chosen = []
         for job in batch:
-            shape = tuple(o for o in job if o.split("=", 1)[0] not in self._file_glob_keys)
+            shape = tuple(o for o in job if o.split("=", 1)[0] not in self._per_job_keys)
             if shape not in seen:
                 seen.add(shape)
                 chosen.append(job)
         return chosen
+
+    def _names_job_dirs(self) -> bool:
+        """Whether job folders are litpredict's ``${lp_job_dir:...}``, not the user's own."""
+        sweep = OmegaConf.select(self.config, "hydra.sweep")
+        subdir = OmegaConf.to_container(sweep, resolve=False).get("subdir") if sweep else None
+        return subdir is None or "lp_job_dir:" in str(subdir)
 
     def _is_file_glob(self, override: Override) -> bool:
         if override.value_type != ValueType.GLOB_CHOICE_SWEEP:
@@ -204,6 +221,21 @@ class FileGlobSweeper(BasicSweeper):
         """The full job list, so a summary can show jobs that have not started yet."""
         path = write_plan(str(self.config.hydra.sweep.dir), batches)
         log.info("%d jobs; their list: %s", len(batches), path)
+
+
+def _run_subdirs(paths: Sequence[str]) -> list[str] | None:
+    """Per job, a ``hydra.sweep.subdir`` override naming the checkpoint's training run, when
+    the checkpoints come from several runs (``runs/*/checkpoints/last.ckpt``): ``3_b-last``,
+    not ``3_last``; else None. Only the sweeper sees every file, so it names each job's
+    folder, numbered as the launcher numbers the job (its place in the plan)."""
+    from hydra_plugins.litpredict._file_glob import quote, run_labels
+    from litpredict.process.resolvers import job_dir_name
+
+    labels = run_labels(paths)
+    if not labels:
+        return None
+    names = (job_dir_name(num, path, labels[path]) for num, path in enumerate(paths))
+    return [f"{SUBDIR_KEY}={quote(name)}" for name in names]
 
 
 def _final_summary(config: Any) -> None:

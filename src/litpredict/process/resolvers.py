@@ -11,12 +11,21 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 
-def job_dir_name(num: int | str, ckpt_path: str | None) -> str:
-    """``<num>_<checkpoint stem>`` for a checkpoint sweep's job folder, else ``<num>``."""
+def job_dir_name(num: int | str, ckpt_path: str | None, run: str | None = None) -> str:
+    """``<num>_<checkpoint stem>`` for a checkpoint sweep's job folder, else ``<num>``.
+
+    ``run`` (a sweep over several training runs' checkpoints) names the run too:
+    ``<num>_<run>-<stem>``, so that ``3_2024-05-01_12-00-00-last`` says whose ``last`` it is.
+    """
     if not ckpt_path:
         return str(num)
-    stem = re.sub(r"[\s,/\\]+", "_", Path(str(ckpt_path)).stem)
-    return f"{num}_{stem}"
+    stem = _folder_safe(Path(str(ckpt_path)).stem)
+    return f"{num}_{_folder_safe(run)}-{stem}" if run else f"{num}_{stem}"
+
+
+def _folder_safe(text: str) -> str:
+    """One folder name, without the spaces and commas that shells and Hydra stumble on."""
+    return re.sub(r"[\s,/\\]+", "_", text)
 
 
 def run_name(local_name: str) -> str:
