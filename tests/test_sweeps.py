@@ -531,6 +531,13 @@ def test_model_by_checkpoint_pairs(trained, tmp_path):
         "image_classification",
         "image_classification",
     ]
+    # checkpoints of two runs: each job folder names its run
+    assert [r["job_dir"].split("-")[0] for r in rows] == [
+        "0_linear_regression",
+        "1_linear_regression",
+        "2_image_classification",
+        "3_image_classification",
+    ]
     assert [bool(r["mse"]) for r in rows] == [True, True, False, False]
     assert [bool(r["accuracy"]) for r in rows] == [False, False, True, True]
     linear, cnn = (np.load(sweep_dir / rows[i]["job_dir"] / "predictions.npy") for i in (0, 2))
