@@ -252,6 +252,7 @@ def test_sweep_over_lht_runs_runs_in_training_order_in_run_named_folders(lht_roo
     sweep_dir = tmp_path / "sweep"
     command = [
         "-m",
+        "model=linear",  # plain Lightning checkpoints: no run config beside them names it
         f'ckpt_path=glob("{lht_root}/runs/*/checkpoints/*.ckpt")',
         f"hydra.sweep.dir={sweep_dir}",
     ]
