@@ -188,3 +188,73 @@ def test_from_run_without_a_run_config_says_what_was_looked_for(tmp_path):
     with pytest.raises(DataError, match="no training run config was found beside") as error:
         predict_in_process(tmp_path, f"ckpt_path={ckpt}", "model=linear", "datamodule=from_run")
     assert ".hydra/config.yaml" in error.value.message
+
+
+# --- LightningCLI, the script run as a script -------------------------------------------------
+
+CLI_PROJECT = Path(__file__).parent / "cli_project"
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """``python backbone_classifier.py ...`` as its users run it: a backbone of size 7 that
+    only ``lightning_logs/version_0/config.yaml`` records, as ``__main__.Backbone``."""
+    root = tmp_path_factory.mktemp("cli")
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(24, 1, 3, 4, generator=generator)
+    np.savez(root / "data.npz", x=x.numpy(), y=torch.randint(0, 3, (24,), generator=generator))
+    subprocess.run(
+        [
+            sys.executable,
+            str(CLI_PROJECT / "backbone_classifier.py"),
+            f"--data.path={root / 'data.npz'}",
+            f"--trainer.default_root_dir={root}",
+            "--trainer.max_epochs=2",
+            "--trainer.enable_progress_bar=false",
+            "--model.backbone=Backbone",
+            "--model.backbone.hidden_dim=7",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (ckpt,) = (root / "lightning_logs" / "version_0" / "checkpoints").glob("*.ckpt")
+    return ckpt, x
+
+
+def test_a_lightning_cli_run_with_an_ignored_backbone_predicts(cli_run, tmp_path, monkeypatch):
+    ckpt, x = cli_run
+    monkeypatch.syspath_prepend(str(CLI_PROJECT))  # the script, importable as its module
+    np.save(tmp_path / "x.npy", x.numpy())
+    manifest = predict_in_process(
+        tmp_path,
+        f"ckpt_path={ckpt}",
+        "model._target_=backbone_classifier.LitClassifier",
+        "datamodule=array_file",
+        f"datamodule.path={tmp_path / 'x.npy'}",
+    )
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    assert state["backbone.l1.weight"].shape == (7, 12)  # the size only config.yaml holds
+    hidden = torch.relu(
+        x.reshape(24, -1) @ state["backbone.l1.weight"].T + state["backbone.l1.bias"]
+    )
+    expected = torch.relu(hidden @ state["backbone.l2.weight"].T + state["backbone.l2.bias"])
+    np.testing.assert_allclose(np.load(tmp_path / "run" / "predictions.npy"), expected, atol=1e-6)
+    assert manifest["config"]["training_run"]["kind"] == "lightning_cli"
+    assert manifest["config"]["model"]["backbone"]["_target_"] == "backbone_classifier.Backbone"
+    assert manifest["model_arguments"] == {
+        "backbone": "training run config",
+        "learning_rate": "checkpoint",
+    }
+
+
+def test_a_lightning_cli_run_without_its_class_says_what_to_type(cli_run, tmp_path):
+    from litpredict.process.errors import CheckpointError
+
+    ckpt, _ = cli_run
+    with pytest.raises(CheckpointError, match="names no model class") as error:
+        predict_in_process(
+            tmp_path, f"ckpt_path={ckpt}", "datamodule=array_file", "datamodule.path=x.npy"
+        )
+    assert "model._target_=" in error.value.fix
