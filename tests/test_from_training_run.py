@@ -49,8 +49,9 @@ def _train(project: Path, *overrides: str) -> Path:
 
 @pytest.fixture(scope="module")
 def lht_runs(tmp_path_factory):
-    """The project copied, its data written, and two training runs: the defaults, and
-    ``experiment=example`` (other layer sizes)."""
+    """The project copied, its data written, and three training runs: the defaults,
+    ``experiment=example`` (other layer sizes) and ``model.compile=true`` (a compiled net,
+    whose weights are saved as ``net._orig_mod.*``)."""
     project = tmp_path_factory.mktemp("lht") / "project"
     shutil.copytree(PROJECT, project)
     generator = torch.Generator().manual_seed(0)
@@ -58,11 +59,12 @@ def lht_runs(tmp_path_factory):
     y = torch.randint(0, 3, (40,), generator=generator)
     (project / "data").mkdir()
     np.savez(project / "data" / "mnist.npz", x=x.numpy(), y=y.numpy())
-    return (
-        project,
-        x,
-        {"default": _train(project), "example": _train(project, "experiment=example")},
-    )
+    runs = {
+        "default": _train(project),
+        "example": _train(project, "experiment=example"),
+        "compiled": _train(project, "model.compile=true"),
+    }
+    return project, x, runs
 
 
 def _test_split(project: Path) -> list[int]:
@@ -80,7 +82,7 @@ def _test_split(project: Path) -> list[int]:
             del sys.modules[name]
 
 
-@pytest.mark.parametrize("run", ["default", "example"])
+@pytest.mark.parametrize("run", ["default", "example", "compiled"])
 def test_an_lht_run_predicts_its_test_split_with_only_the_checkpoint(lht_runs, run, tmp_path):
     project, x, runs = lht_runs
     ckpt = runs[run] / "checkpoints" / "last.ckpt"

@@ -95,7 +95,8 @@ def lht(tmp_path_factory):
 
 
 def _lht_oracle(path: Path, x: torch.Tensor) -> np.ndarray:
-    state = _raw_state_dict(path)
+    # a compiled net's weights are saved under net._orig_mod.*: the same tensors
+    state = {k.replace("._orig_mod.", "."): v for k, v in _raw_state_dict(path).items()}
     h = x.reshape(len(x), -1)
     for linear, norm in (("0", "1"), ("3", "4"), ("6", "7")):
         h = h @ state[f"net.model.{linear}.weight"].T + state[f"net.model.{linear}.bias"]
