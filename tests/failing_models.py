@@ -21,3 +21,10 @@ class FailsOnRank(LinearRegression):
                 raise DataError(f"boom on rank {self.global_rank}", "fix that rank's data")
             raise RuntimeError(f"boom on rank {self.global_rank}")
         return super().predict_step(batch, batch_idx)
+
+
+class RaisesInForward(LinearRegression):
+    """The user's forward fails with an error of its own type, whatever the data."""
+
+    def forward(self, x):
+        raise KeyError(f"no such feature group for {type(x).__name__}")

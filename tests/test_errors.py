@@ -129,6 +129,11 @@ CASES = {
         "the targets have 7 rows but the features have 8",
     ),
     "unknown data hash": (["ckpt_path={good}", "data_hash=md4"], "unknown data_hash 'md4'"),
+    # any error type from the user's forward names the batch and says what to check
+    "the model's forward raises": (
+        ["ckpt_path={good}", "model._target_=failing_models.RaisesInForward"],
+        "predict_step failed on a batch of (shape (2048, 10), shape (2048, 1)): KeyError",
+    ),
 }
 
 # Hydra's override errors and the output-directory check come before litpredict's job runs
