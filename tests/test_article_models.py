@@ -75,6 +75,42 @@ def test_article_image_classifier_from_an_image_folder(article_checkpoints, tmp_
     assert "accuracy" in manifest["metrics"]
 
 
+def test_the_image_classification_experiment_resizes_a_folder_to_its_32x32(
+    article_checkpoints, tmp_path
+) -> None:
+    """``experiment=image_classification datamodule=image_folder``: images of other sizes
+    are resized to the CNN's 32x32 (the experiment sets it), not refused for their sizes."""
+    from torchvision.transforms.v2 import functional as F
+
+    cnn = article_checkpoints["cnn"]
+    rng = np.random.default_rng(1)
+    for label, (height, width) in (("cat", (40, 40)), ("dog", (24, 30))):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
+    manifest = predict_in_process(
+        tmp_path,
+        "experiment=image_classification",
+        "model._target_=article_models.ImageClassifier",
+        "datamodule=image_folder",
+        f"datamodule.root={tmp_path / 'images'}",
+        "datamodule.num_workers=0",
+        f"ckpt_path={cnn.path}",
+    )
+    assert manifest["config"]["datamodule"]["image_size"] == 32
+    ids = (tmp_path / "run" / "ids.txt").read_text().splitlines()
+    images = torch.stack(
+        [
+            F.resize(torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1), [32, 32]) / 255
+            for p in ids
+        ]
+    )
+    with torch.no_grad():
+        expected = cnn.model(images).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "predictions.npy"), expected)
+
+
 def test_article_lstm_through_its_own_config_group(article_checkpoints, tmp_path) -> None:
     """The user's own model group, found through hydra.searchpath."""
     lstm = article_checkpoints["lstm"]

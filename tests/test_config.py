@@ -76,6 +76,29 @@ def test_experiment_sets_model_and_data_and_command_line_wins() -> None:
     assert cfg.datamodule._target_.endswith("ImageFolderDataModule")
 
 
+@pytest.mark.parametrize("config_name", ["predict", "train"])
+def test_image_folders_keep_their_size_unless_the_experiment_needs_one(config_name) -> None:
+    """experiment=image_classification's CNN takes 32x32: an image folder chosen on the
+    command line with it is resized to 32; elsewhere nothing is, and CIFAR-10 gets no key."""
+    ckpt = ["ckpt_path=x.ckpt"] if config_name == "predict" else []
+
+    def image_size(*overrides: str):
+        cfg = composed(config_name, [*ckpt, *overrides])
+        return cfg.datamodule.get("image_size", "absent"), cfg.datamodule._target_.split(".")[-1]
+
+    folder, experiment = "datamodule=image_folder", "experiment=image_classification"
+    assert image_size(folder) == (None, "ImageFolderDataModule")
+    assert image_size(experiment, folder) == (32, "ImageFolderDataModule")
+    assert image_size(folder, experiment) == (32, "ImageFolderDataModule")
+    assert image_size(experiment, folder, "datamodule.image_size=64")[0] == 64
+    assert image_size(experiment, folder, "datamodule.image_size=[24,32]")[0] == [24, 32]
+    assert image_size(experiment, folder, "datamodule.image_size=null")[0] is None
+    assert image_size("model=cnn", folder)[0] is None  # no experiment: the files' size
+    assert image_size("experiment=linear_regression", folder)[0] is None
+    assert image_size(experiment) == (32, "ImageDemo")
+    assert image_size(experiment, "datamodule=cifar10") == ("absent", "CIFAR10DataModule")
+
+
 LOADER_KEYS = {"batch_size", "train_batch_size", "num_workers", "pin_memory", "persistent_workers"}
 
 

@@ -280,6 +280,150 @@ def test_a_resnet_with_imagenet_statistics_on_class_folders_with_f1(checkpoints,
     )
 
 
+LHT_CONFIGS = Path(__file__).resolve().parent / "lht_style" / "configs"
+MNIST = [  # LHT's MNIST module with a dense net on 28x28 grayscale: it takes no other size
+    f"hydra.searchpath=[file://{LHT_CONFIGS}]",
+    "model=mnist",
+    "model.net.input_size=784",
+    "model.net.output_size=10",
+    "datamodule=image_folder",
+    "datamodule.channels=1",
+    "datamodule.num_workers=0",
+    "datamodule.batch_size=64",  # one batch, as the oracle's
+]
+
+
+@pytest.fixture(scope="module")
+def mnist_checkpoint(tmp_path_factory) -> Path:
+    import lightning as L
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+    from torch.utils.data import DataLoader, TensorDataset
+
+    root = tmp_path_factory.mktemp("mnist")
+    config = OmegaConf.load(LHT_CONFIGS / "model" / "mnist.yaml")
+    config.net.input_size, config.net.output_size = 784, 10
+    model = instantiate(config)
+    generator = torch.Generator().manual_seed(4)
+    data = TensorDataset(torch.rand(16, 1, 28, 28, generator=generator), torch.arange(16) % 10)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=root,
+    )
+    trainer.fit(model, DataLoader(data, batch_size=8), DataLoader(data, batch_size=8))
+    trainer.save_checkpoint(root / "mnist.ckpt")
+    return root / "mnist.ckpt"
+
+
+def mnist_oracle(checkpoint: Path, images: torch.Tensor) -> np.ndarray:
+    """The dense net built by hand from the checkpoint's weights, on (N, 1, 28, 28) images."""
+    from lht_style.simple_dense_net import SimpleDenseNet
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    net = SimpleDenseNet(input_size=784, lin1_size=8, lin2_size=8, lin3_size=8, output_size=10)
+    net.load_state_dict({k[len("net.") :]: v for k, v in state.items()})
+    with torch.no_grad():
+        return net.eval()(images).numpy()
+
+
+def scans(folder: Path, sizes: list[tuple[int, int]], seed: int = 8) -> list[Path]:
+    """Grayscale PNGs of the given (H, W) sizes, named in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, (height, width) in enumerate(sizes):
+        paths.append(folder / f"{i:02d}.png")
+        Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def pixels(path: Path) -> torch.Tensor:
+    """A grayscale file as a (1, H, W) uint8 tensor."""
+    return torch.from_numpy(np.array(Image.open(path).convert("L")))[None]
+
+
+def test_28x28_scans_are_predicted_at_their_own_size(mnist_checkpoint, tmp_path):
+    """No image_size: the files' size, 28x28, reaches a model that takes nothing else."""
+    paths = scans(tmp_path / "scans", [(28, 28)] * 6)
+    manifest = predict_in_process(
+        tmp_path, *MNIST, f"datamodule.root={tmp_path / 'scans'}", f"ckpt_path={mnist_checkpoint}"
+    )
+    images = torch.stack([pixels(p).float() / 255 for p in paths])
+    expected = mnist_oracle(mnist_checkpoint, images)
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "predictions.npy"), expected)
+    assert manifest["config"]["datamodule"]["image_size"] is None
+
+
+def test_image_size_resizes_as_before(mnist_checkpoint, tmp_path):
+    """``image_size`` set: every image resized (antialiased, from uint8), bit for bit."""
+    from torchvision.transforms.v2 import functional as F
+
+    paths = scans(tmp_path / "scans", [(32, 32), (30, 40), (64, 20)])
+    predict_in_process(
+        tmp_path,
+        *MNIST,
+        f"datamodule.root={tmp_path / 'scans'}",
+        "datamodule.image_size=28",
+        f"ckpt_path={mnist_checkpoint}",
+    )
+    images = torch.stack([F.resize(pixels(p), [28, 28], antialias=True) / 255 for p in paths])
+    expected = mnist_oracle(mnist_checkpoint, images.float())
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "predictions.npy"), expected)
+
+
+def test_images_of_different_sizes_without_image_size_stop_before_predicting(
+    mnist_checkpoint, tmp_path
+):
+    scans(tmp_path / "scans" / "a", [(28, 28)] * 3)
+    scans(tmp_path / "scans" / "b", [(32, 32), (30, 40)])
+    with pytest.raises(UserError) as caught:
+        predict_in_process(
+            tmp_path,
+            *MNIST,
+            f"datamodule.root={tmp_path / 'scans'}",
+            f"ckpt_path={mnist_checkpoint}",
+        )
+    problem, fix = caught.value.problem, caught.value.fix
+    assert "differ in size ([H, W]): [28, 28] in 3 file(s), e.g. a/00.png" in problem
+    assert "[32, 32] in 1 file(s), e.g. b/00.png" in problem
+    assert "[30, 40] in 1 file(s), e.g. b/01.png" in problem
+    assert "datamodule.image_size=H (a square) or [H, W]" in fix
+    assert "datamodule.image_size=28" in fix
+    manifest = read_manifest(tmp_path / "run")
+    assert manifest["status"] == "failed" and "differ in size" in manifest["error"]
+    assert not list((tmp_path / "run").rglob("prediction*"))
+
+
+def test_transforms_that_make_sizes_equal_need_no_image_size(tmp_path):
+    from torchvision.transforms.v2 import CenterCrop
+
+    from litpredict.data import ImageFolderDataset
+
+    scans(tmp_path / "flat", [(28, 28), (32, 40), (30, 30)])
+    dataset = ImageFolderDataset(tmp_path / "flat", channels=1, transforms=[CenterCrop(24)])
+    assert {tuple(dataset[i].shape) for i in range(3)} == {(1, 24, 24)}
+    with pytest.raises(UserError) as caught:
+        ImageFolderDataset(tmp_path / "flat", channels=1, transforms=[torch.nn.Identity()])
+    assert "datamodule.transforms do not make them equal" in caught.value.problem
+
+
+def test_an_unreadable_image_is_named_when_sizes_are_read(tmp_path):
+    """Before predicting: the header of each file is read to compare the sizes."""
+    from litpredict.data import ImageFolderDataset
+
+    scans(tmp_path / "flat", [(28, 28)])
+    (tmp_path / "flat" / "zz.png").write_bytes(b"not an image")
+    with pytest.raises(UserError) as caught:
+        ImageFolderDataset(tmp_path / "flat")
+    bad = tmp_path / "flat" / "zz.png"
+    assert caught.value.problem.startswith(f"cannot read the image '{bad}'")
+
+
 def test_a_folder_of_images_and_subfolders_is_refused(tmp_path):
     from litpredict.data import ImageFolderDataset
 

@@ -1,14 +1,18 @@
 """A user's folder of images: one subfolder per class, or flat (unlabelled); ids are the paths.
 
 Each image is read as ``channels`` (1: grayscale, 3: RGB), resized to ``image_size``
-(``H`` or ``[H, W]``; ``null`` keeps the files' size), scaled to [0, 1], passed through
-``transforms`` (torchvision v2 transforms or torch modules built from config) and last
-normalized by ``mean`` and ``std`` (one value per channel).
+(``H`` or ``[H, W]``; ``null``, the default, keeps the files' size), scaled to [0, 1],
+passed through ``transforms`` (torchvision v2 transforms or torch modules built from
+config) and last normalized by ``mean`` and ``std`` (one value per channel).
+
+Nothing is resized unless asked: with ``image_size`` null, images of different sizes
+cannot form batches, so that is an error when the dataset is set up (read from the files'
+headers), naming the sizes found and the key to set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,9 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 ImageSize = int | Sequence[int] | None
+Size = tuple[int, int]  # (H, W)
+SIZES_SHOWN = 4  # sizes named in the error for images of different sizes
+SIZES_PROBED = 16  # distinct sizes the transforms are tried on (see _transforms_equalize)
 
 
 def image_shape(image_size: ImageSize) -> tuple[int, int] | None:
@@ -99,18 +106,73 @@ def per_channel(values: Sequence[float] | None, channels: int, name: str) -> Any
 MODES = {1: "L", 3: "RGB"}
 
 
+def file_sizes(paths: Iterable[Path]) -> dict[Size, tuple[int, Path]]:
+    """``{(H, W): (number of files, the first of them)}``, from the image files' headers.
+
+    ``Image.open`` parses the header alone; no pixel is decoded. An unreadable file is
+    named now, as reading it later would.
+    """
+    from PIL import Image
+
+    sizes: dict[Size, tuple[int, Path]] = {}
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for a bad file
+            raise _unreadable(path, error) from error
+        count, first = sizes.get((height, width), (0, path))
+        sizes[(height, width)] = (count + 1, first)
+    return sizes
+
+
+def _transforms_equalize(transforms: list[Any], sizes: list[Size], channels: int) -> bool:
+    """Whether ``transforms`` give images of all ``sizes`` one shape (a crop or resize does).
+
+    Tried on blank images of up to :data:`SIZES_PROBED` of the sizes. Transforms that fail
+    on a blank image are not judged here (True): the run reports what they do.
+    """
+    if not transforms:
+        return False
+    shapes = set()
+    for height, width in sizes[:SIZES_PROBED]:
+        image = torch.zeros(channels, height, width)
+        try:
+            for transform in transforms:
+                image = transform(image)
+        except Exception:
+            return True
+        shapes.add(tuple(getattr(image, "shape", ())))
+    return len(shapes) == 1
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _unreadable(path: Path, error: BaseException) -> ImageError:
+    return ImageError(
+        f"cannot read the image {str(path)!r}: {error}",
+        "replace or remove that file (it is unreadable, or not a valid image)",
+    )
+
+
 class ImageFolderDataset(Dataset):
     """``root/<class>/<image>`` -> ``(image, class index)``; a flat ``root/<image>`` -> image.
 
     A folder with subfolders is labelled (the sorted subfolder names are the classes);
     one with images only is unlabelled, and batches are the images alone. Images are in
-    sorted path order; with ``image_size=None`` their sizes must be equal to form batches.
+    sorted path order; with ``image_size=None`` their sizes must be equal to form batches
+    (checked here, from the files' headers, unless ``transforms`` make them equal).
     """
 
     def __init__(
         self,
         root: str | Path,
-        image_size: ImageSize = 32,
+        image_size: ImageSize = None,
         channels: int = 3,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
@@ -153,6 +215,31 @@ class ImageFolderDataset(Dataset):
         self.std = per_channel(std, channels, "std")
         self.transforms = checked_transforms(transforms)
         self.sample_ids = [str(path) for path, _ in self.samples]
+        if self.shape is None:
+            self._check_one_size()
+
+    def _check_one_size(self) -> None:
+        """Refuse images of different sizes now (PIL reads only each file's header)."""
+        sizes = file_sizes(path for path, _ in self.samples)
+        if len(sizes) <= 1 or _transforms_equalize(self.transforms, list(sizes), len(self.mode)):
+            return
+        by_count = sorted(sizes.items(), key=lambda item: -item[1][0])
+        shown = [
+            f"{list(size)} in {count} file(s), e.g. {_relative(first, self.root)}"
+            for size, (count, first) in by_count[:SIZES_SHOWN]
+        ]
+        if len(sizes) > SIZES_SHOWN:
+            shown.append(f"{len(sizes) - SIZES_SHOWN} more sizes")
+        height, width = by_count[0][0]
+        example = height if height == width else f"[{height},{width}]"
+        after = " (datamodule.transforms do not make them equal)" if self.transforms else ""
+        raise DataError(
+            f"the images under {str(self.root)!r} differ in size ([H, W]): {'; '.join(shown)}. "
+            f"Without datamodule.image_size nothing is resized{after}, and images of "
+            "different sizes cannot form batches",
+            "set datamodule.image_size=H (a square) or [H, W], the model's input size, to "
+            f"resize every image (e.g. datamodule.image_size={example})",
+        )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -166,10 +253,7 @@ class ImageFolderDataset(Dataset):
             with Image.open(path) as image:
                 pixels = pil_to_tensor(image.convert(self.mode))
         except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for a bad file
-            raise ImageError(
-                f"cannot read the image {str(path)!r}: {error}",
-                "replace or remove that file (it is unreadable, or not a valid image)",
-            ) from error
+            raise _unreadable(path, error) from error
         if self.shape is not None and tuple(pixels.shape[1:]) != self.shape:
             pixels = resize(pixels, list(self.shape), antialias=True)
         image = pixels.float().div_(255.0)
@@ -186,7 +270,7 @@ class ImageFolderDataModule(ArrayDataModule):
     def __init__(
         self,
         root: str,
-        image_size: ImageSize = 32,
+        image_size: ImageSize = None,
         val_fraction: float = 0.1,
         channels: int = 3,
         mean: Sequence[float] | None = None,
