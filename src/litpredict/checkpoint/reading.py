@@ -123,13 +123,14 @@ def _read_with_inert_objects(path: Path, first_unsafe: str) -> dict[str, Any]:
     others = [k for k, v in checkpoint.items() if k != "state_dict" and any(inert_names_in(v))]
     for key in others:
         del checkpoint[key]
+    # The console gets what changes for the user, one stable line; the log file the classes.
+    log.debug("checkpoint %s: pickled classes: %s", path.name, ", ".join(sorted(set(names))))
     log.info(
-        "checkpoint %s holds pickled objects (%s), read as inert placeholders, never run; "
-        "hyperparameters dropped (built from the config instead): %s%s",
+        "checkpoint %s: hyperparameters dropped (built from the config instead): %s%s "
+        "(pickled objects, never run; their classes are in the log file)",
         path.name,
-        ", ".join(names),
-        ", ".join(map(str, dropped)) or "none",
-        f"; entries dropped: {', '.join(others)}" if others else "",
+        ", ".join(sorted(map(str, dropped))) or "none",
+        f"; entries dropped: {', '.join(sorted(map(str, others)))}" if others else "",
     )
     checkpoint[DROPPED_KEY] = [str(k) for k in dropped]
     return checkpoint
