@@ -40,6 +40,8 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.data.base import input_files_of
     from litpredict.data.build import build_datamodule
     from litpredict.data.splits import use_split
+    from litpredict.process.console import result_line
+    from litpredict.process.console_callbacks import what_runs
     from litpredict.process.ranks import is_global_zero
     from litpredict.rundir import provenance
     from litpredict.rundir.manifest import COMPLETE
@@ -80,7 +82,8 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             model = predicting_model(cfg, checkpoint, explicit)
             del checkpoint
             writer = build.writer(cfg, job.run_dir, lightning)
-            trainer = build.trainer(cfg, callbacks=[writer], lightning=lightning)
+            announce = what_runs(lightning, cfg.ckpt_path, datamodule)  # the console's first line
+            trainer = build.trainer(cfg, callbacks=[writer, announce], lightning=lightning)
             manifest.update(world_size=trainer.world_size)
             # The writer clears old shards itself (rank 0, in setup) before any rank writes.
             own_datamodule = lightning.datamodule(datamodule)  # wrapped if of the other package
@@ -107,7 +110,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
         if disk_full is not None:
             raise disk_full from error
         raise
-    log.info("%d predictions -> %s", result["num_predictions"], job.run_dir)
+    log.info("%s", result_line(result, job.run_dir))
     return manifest.data
 
 

@@ -1,5 +1,6 @@
 """The process around a run: ranks, signals, errors and how they reach the user, argv.
 
-Also the Job record, Hydra callbacks and resolvers. Imports process/ and, lazily inside
-the Hydra callbacks, rundir/ and sweep/ and trainer.lightning_api; never a command.
+Also the Job record, the console (what it shows; the rest goes to the run's log file),
+Hydra callbacks and resolvers. Imports process/, trainer.lightning_api and, lazily inside
+the Hydra callbacks, rundir/ and sweep/; never a command.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,11 @@ class Job:
     def from_hydra(cls) -> Job:
         from hydra.core.hydra_config import HydraConfig
 
+        from litpredict.process.console import route_to_log
+
         hydra = HydraConfig.get()
         run_dir = Path(hydra.runtime.output_dir)
-        logging.captureWarnings(True)  # library warnings go to the log, not to stderr
+        route_to_log()  # warnings and Lightning's records through the logging config only
         return cls(
             run_dir=run_dir,
             overrides=list(hydra.overrides.task),

@@ -70,7 +70,8 @@ def register() -> None:
     OmegaConf.register_new_resolver(
         "lp_uid", lambda: secrets.token_hex(3), use_cache=True, replace=True
     )
-    OmegaConf.register_new_resolver("lp_isatty", lambda: sys.stderr.isatty(), replace=True)
+    # the progress bar's stream: a bar redirected into a file would be its redraws
+    OmegaConf.register_new_resolver("lp_isatty", lambda: sys.stdout.isatty(), replace=True)
     OmegaConf.register_new_resolver("lp_job_dir", job_dir_name, replace=True)
     OmegaConf.register_new_resolver("lp_run_name", run_name, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("lp_hydra_subdir", hydra_subdir, replace=True)

@@ -54,13 +54,28 @@ def trainer(cfg: DictConfig, callbacks: Sequence[Any] = (), lightning: Lightning
             "devices x tasks processes",
             "on SLURM (srun starts one task per GPU) pass trainer.strategy=ddp",
         )
+    from litpredict.process.console_callbacks import WorkerLogging
     from litpredict.process.ranks import DestroyProcessGroupAtExit, SharedRunDirCheck
 
-    own = [lightning.counterpart(c)() for c in (DestroyProcessGroupAtExit, SharedRunDirCheck)]
+    bar = _progress_bar(cfg, callbacks, lightning)
+    mine = [DestroyProcessGroupAtExit, SharedRunDirCheck, WorkerLogging, *bar]
+    own = [lightning.counterpart(c)() for c in mine]
     check_targets(cfg.trainer, "trainer", "Trainer")
     return instantiate(
         in_package(cfg.trainer, lightning), callbacks=[*callbacks, *own], _convert_="all"
     )
+
+
+def _progress_bar(cfg: DictConfig, callbacks: Sequence[Any], lightning: LightningAPI) -> list[type]:
+    """litpredict's bar (drawn only on long predictions) where the config turns a bar on
+    and no callback of the user's is a bar already."""
+    from litpredict.process.console_callbacks import DelayedProgressBar
+
+    if not cfg.trainer.get("enable_progress_bar"):
+        return []
+    if any(isinstance(c, lightning.callbacks.ProgressBar) for c in callbacks):
+        return []
+    return [DelayedProgressBar]
 
 
 def writer(cfg: DictConfig, run_dir: Path, lightning: LightningAPI | None = None):
