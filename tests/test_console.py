@@ -136,7 +136,10 @@ def test_a_pickled_hyperparameter_checkpoint_says_what_was_dropped_in_one_line(
     assert re.fullmatch(rf"40 predictions, accuracy=[\d.e-]+ -> {run_dir}", lines[2])
     assert NN_MODULE_HINT in log  # Lightning's hint about the class: the log file only
     classes = re.search(r"pickled classes: (.*)", log).group(1).split(", ")
-    assert classes == sorted(classes) and "lht_style.simple_dense_net.SimpleDenseNet" in classes
+    assert (
+        classes == sorted(classes)
+        and "lht_project.src.models.components.simple_dense_net.SimpleDenseNet" in classes
+    )
 
 
 @pytest.mark.ddp

@@ -84,13 +84,16 @@ def with_training_run(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         _require_data(cfg)
         return cfg
     importable_project(run)
+    used = []
     if not model_chosen:
         _use_run_model(cfg, run, overrides, "model._target_" in picked)
+        used.append("model")
     if from_run_data or not data_chosen:
         _use_run_data(cfg, run, overrides)
+        used.append("data")
     with open_dict(cfg):
         cfg[RUN_KEY] = run.record()
-    log.info("from the training run's config %s", run.config_file)
+    log.info("%s from the training run's config %s", " and ".join(used), run.config_file)
     return cfg
 
 

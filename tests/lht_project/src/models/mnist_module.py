@@ -1,4 +1,5 @@
-"""LHT's ``MNISTLitModule`` as laid out in the template (src/models/mnist_module.py)."""
+"""LHT's ``MNISTLitModule`` on the ``lightning`` package, as in the template (no torchmetrics,
+no predict_step): ``save_hyperparameters(logger=False)`` pickles ``net`` and the partials."""
 
 from typing import Any
 
