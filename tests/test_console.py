@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, plain_lightning_checkpoint, run_cli
 from console_models import MESSAGE, SLEEP_VARIABLE
 from litpredict.process.console import shows_warning
-from test_real_checkpoints import LHT_CONFIGS, _save_arrays, lht  # noqa: F401  (a fixture)
+from test_real_checkpoints import lht, lht_overrides  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -109,18 +109,9 @@ def test_a_pickled_hyperparameter_checkpoint_says_what_was_dropped_in_one_line(
     tmp_path,
 ) -> None:
     path, x, y = lht
-    x_file, y_file = _save_arrays(tmp_path, x, y)
     run_dir = tmp_path / "run"
     result = run_cli(
-        "predict",
-        f"hydra.searchpath=[file://{LHT_CONFIGS}]",
-        "model=mnist",
-        "datamodule=array_file",
-        f"datamodule.path={x_file}",
-        f"datamodule.target_path={y_file}",
-        f"ckpt_path={path}",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
+        "predict", *lht_overrides(tmp_path, x, y, path), f"hydra.run.dir={run_dir}", cwd=tmp_path
     )
     lines = console_lines(result)
     log = (run_dir / "predict.log").read_text()

@@ -73,6 +73,19 @@ def _save_arrays(root: Path, x: torch.Tensor, y: torch.Tensor) -> tuple[Path, Pa
     return root / "x.npy", root / "y.npy"
 
 
+def lht_overrides(root: Path, x: torch.Tensor, y: torch.Tensor, ckpt: Path) -> list[str]:
+    """Predict an LHT checkpoint with its own model group (``hydra.searchpath``) on ``x, y``."""
+    x_file, y_file = _save_arrays(root, x, y)
+    return [
+        f"hydra.searchpath=[file://{LHT_CONFIGS}]",
+        "model=mnist",
+        "datamodule=array_file",
+        f"datamodule.path={x_file}",
+        f"datamodule.target_path={y_file}",
+        f"ckpt_path={ckpt}",
+    ]
+
+
 # --- lightning-hydra-template ------------------------------------------------------------
 
 
@@ -114,17 +127,8 @@ def test_lht_checkpoint_holds_pickled_objects_that_plain_torch_refuses(lht) -> N
 
 def test_lht_checkpoint_with_its_own_config_via_searchpath(lht, tmp_path, caplog) -> None:
     path, x, y = lht
-    x_file, y_file = _save_arrays(tmp_path, x, y)
     with caplog.at_level(logging.INFO, logger="litpredict"):
-        manifest = predict_in_process(
-            tmp_path,
-            f"hydra.searchpath=[file://{LHT_CONFIGS}]",
-            "model=mnist",
-            "datamodule=array_file",
-            f"datamodule.path={x_file}",
-            f"datamodule.target_path={y_file}",
-            f"ckpt_path={path}",
-        )
+        manifest = predict_in_process(tmp_path, *lht_overrides(tmp_path, x, y, path))
     predictions = np.load(tmp_path / "run" / "predictions.npy")
     np.testing.assert_allclose(predictions, _lht_oracle(path, x), rtol=1e-4, atol=1e-5)
     assert manifest["status"] == "complete"
@@ -189,16 +193,10 @@ def test_a_compiled_lht_checkpoint_predicts_as_its_plain_net(lht_compiled, tmp_p
     path, x, y = lht_compiled
     state = _raw_state_dict(path)
     assert "net._orig_mod.model.0.weight" in state
-    x_file, y_file = _save_arrays(tmp_path, x, y)
     manifest = predict_in_process(
         tmp_path,
-        f"hydra.searchpath=[file://{LHT_CONFIGS}]",
-        "model=mnist",
-        "datamodule=array_file",
-        f"datamodule.path={x_file}",
-        f"datamodule.target_path={y_file}",
+        *lht_overrides(tmp_path, x, y, path),
         "datamodule.batch_size=64",  # one batch, as the oracle's
-        f"ckpt_path={path}",
     )
     net = SimpleDenseNet(input_size=12, lin1_size=8, lin2_size=8, lin3_size=8, output_size=3)
     prefix = "net._orig_mod."
