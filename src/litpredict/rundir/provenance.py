@@ -52,21 +52,101 @@ def _installed_versions() -> dict[str, str | None]:
     return found
 
 
+# Settings that make ``git status`` run a command or reach out, switched off for every git
+# command litpredict runs, whatever a repository's config says: command-line settings
+# outrank every config file. A run directory, a manifest's ``cwd`` or a downloaded folder
+# may hold a ``.git`` written by anyone, and provenance must never run its code.
+GIT_HARDENED = {
+    "core.fsmonitor": "false",  # a command run on every index refresh
+    "core.hooksPath": "/dev/null",  # hooks (post-index-change, reference-transaction...)
+    "core.untrackedCache": "false",  # no index extension is written
+    "protocol.allow": "never",  # no transport: a partial clone's lazy fetch runs nothing
+}
+# A filter driver's commands: status runs ``clean``/``process`` on a file whose stat data
+# changed, for every file ``.gitattributes`` (anyone's) sends to the driver.
+FILTER_COMMANDS = ("clean", "smudge", "process")
+# Config scopes a repository brings along (its ``.git/config``, ``config.worktree`` and
+# what they include); ``system``, ``global`` and ``command`` are the user's own.
+REPOSITORY_SCOPES = frozenset({"local", "worktree"})
+GIT_TIMEOUT_S = 10
+
+
+def _git(args: list[str], directory: Path, settings: dict[str, str]) -> str:
+    """``git args`` in ``directory`` with ``settings`` outranking every config file.
+
+    The settings travel as ``GIT_CONFIG_COUNT``/``KEY_n``/``VALUE_n`` (any key, even one
+    holding ``=``), after any the user's environment already sets; no pager, no prompt,
+    no optional lock (status never writes the index, so no hook could follow).
+    """
+    env = dict(os.environ)
+    start = int(env.get("GIT_CONFIG_COUNT") or 0)
+    for n, (key, value) in enumerate(settings.items(), start):
+        env[f"GIT_CONFIG_KEY_{n}"], env[f"GIT_CONFIG_VALUE_{n}"] = key, value
+    env.update(
+        GIT_CONFIG_COUNT=str(start + len(settings)),
+        GIT_OPTIONAL_LOCKS="0",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_PAGER="cat",
+        PAGER="cat",
+        GIT_NO_LAZY_FETCH="1",
+    )
+    return subprocess.run(
+        ["git", "--no-pager", "--no-optional-locks", *args],
+        cwd=directory,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT_S,
+        check=True,
+    ).stdout
+
+
+def _repository_filters(directory: Path) -> dict[str, str]:
+    """Settings that blank every filter driver the repository's own config defines.
+
+    ``git config --list`` only reads config files (it runs no hook, filter or monitor);
+    a driver the user's global config defines (git-lfs) is the user's and stays.
+    """
+    listing = _git(["config", "--list", "--show-scope", "-z"], directory, GIT_HARDENED)
+    fields = listing.split("\0")
+    blanked: dict[str, str] = {}
+    for scope, entry in zip(fields[::2], fields[1::2], strict=False):  # a last "" field
+        key = entry.partition("\n")[0]
+        section, _, rest = key.partition(".")
+        driver, _, _ = rest.rpartition(".")
+        if scope in REPOSITORY_SCOPES and section == "filter" and driver:
+            for command in FILTER_COMMANDS:
+                blanked[f"filter.{driver}.{command}"] = ""
+            blanked[f"filter.{driver}.required"] = "false"
+    return blanked
+
+
 def git_state(directory: Path | None = None) -> dict[str, Any] | None:
     """``{commit, dirty}`` of the git checkout holding ``directory`` (default: cwd).
 
-    One ``git status`` (porcelain v2 names the commit too): it runs in every sweep job.
+    ``git status`` (porcelain v2 names the commit too) with every setting that could run
+    a command switched off (:data:`GIT_HARDENED`, the repository's filter drivers) and
+    submodules left alone: a repository's config is data here, never code. A file a
+    blanked filter would have cleaned (git-lfs defined in the repository's own config)
+    and whose stat data changed counts as dirty. A repository git itself refuses (owned
+    by another user, ``safe.directory``) records no git state.
     """
+    directory = Path(directory or Path.cwd())
     try:
-        status = subprocess.run(
-            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
-            cwd=directory or Path.cwd(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
+        settings = {**GIT_HARDENED, **_repository_filters(directory)}
+        status = _git(
+            [
+                "status",
+                "--porcelain=v2",
+                "--branch",
+                "--untracked-files=no",
+                "--ignore-submodules=all",
+            ],
+            directory,
+            settings,
+        ).splitlines()
+    except (OSError, ValueError, subprocess.SubprocessError):
         return None
     commit = next((line.split()[2] for line in status if line.startswith("# branch.oid ")), None)
     if commit is None or commit == "(initial)":  # not a checkout, or no commit yet
