@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from litpredict.process.errors import CheckpointError, UserError
+from litpredict.process.reporting import run_command
 
 log = logging.getLogger(__name__)
 PROVENANCE_KEY = "litpredict_average"
@@ -77,16 +78,26 @@ def average_states(
     return averaged, from_last
 
 
-def average_checkpoints(paths: list[Path], out: Path, ema: float | None = None) -> dict[str, Any]:
-    """Write the averaged checkpoint to ``out``; its provenance entry."""
+def average_checkpoints(
+    paths: list[Path], out: Path, ema: float | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Write the averaged checkpoint to ``out``; its provenance entry.
+
+    ``out`` follows the ownership rule (:func:`~litpredict.rundir.ownership.check_output`),
+    checked before any input is read: never one of the inputs (real paths, ``force`` or
+    not), never a directory, an existing file only with ``force``. Written atomically: an
+    interrupted or failed average leaves nothing at ``out``, so the same command redoes it.
+    """
     import torch
 
     from litpredict.checkpoint.reading import DROPPED_KEY, checkpoint_path, read_checkpoint
     from litpredict.rundir.files import atomic_write
     from litpredict.rundir.hashing import sha256_file
+    from litpredict.rundir.ownership import AVERAGE, check_output
 
     if ema is not None and not 0 <= ema < 1:
         raise UserError(f"--ema {ema} is not a decay in [0, 1)", "pass e.g. --ema 0.9")
+    check_output(out, AVERAGE, inputs=paths, force=force)
     paths = training_order([checkpoint_path(p) for p in paths])
     checkpoints = [read_checkpoint(p) for p in paths]
     states = [c["state_dict"] for c in checkpoints]
@@ -131,13 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", nargs="+", type=Path, help="Lightning .ckpt files")
     parser.add_argument("--out", type=Path, required=True, help="the averaged .ckpt to write")
     parser.add_argument("--ema", type=float, metavar="DECAY", help="EMA in training order")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing --out file (never an input)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        provenance = average_checkpoints(args.checkpoints, args.out, args.ema)
-    except UserError as error:
-        print(f"litpredict: error: {error.message}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _average(args))
+
+
+def _average(args: argparse.Namespace) -> int:
+    provenance = average_checkpoints(args.checkpoints, args.out, args.ema, args.force)
     names = ", ".join(Path(i["path"]).name for i in provenance["inputs"])
     print(f"{provenance['method']} average of {names} -> {args.out}")
     return 0

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from litpredict.process.errors import UserError
+from litpredict.process.reporting import run_command
 from litpredict.results.comparison import report, write_comparison
 from litpredict.rundir.predictions import read_run
 
@@ -26,16 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where compare.json/.png and changed.csv go")
     parser.add_argument("--top", type=int, default=10, help="how many changed samples to list")
     args = parser.parse_args(argv)
-    try:
-        a, b = read_run(args.run_a.resolve()), read_run(args.run_b.resolve())
-        out = (
-            args.out
-            or args.run_b.resolve().parent / f"compare_{a.run_dir.name}_vs_{b.run_dir.name}"
-        )
-        result = write_comparison(a, b, out, args.top)
-    except UserError as error:
-        print(f"litpredict: error: {error.message}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _compare(args))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    a, b = read_run(args.run_a.resolve()), read_run(args.run_b.resolve())
+    out = args.out or args.run_b.resolve().parent / f"compare_{a.run_dir.name}_vs_{b.run_dir.name}"
+    result = write_comparison(a, b, out.resolve(), args.top)
     print(report(result))
     print(f"written to {out}")
     return 0

@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from litpredict.process.errors import UserError
+from litpredict.process.reporting import run_command
 from litpredict.results.combine import METHODS
 from litpredict.results.ensembles import FORMAT_NAMES, select_jobs, write_ensemble
 from litpredict.rundir.predictions import read_run
@@ -42,18 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.last is not None and args.last < 1:
         parser.error("--last needs K >= 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        sweep_dir = args.sweep_dir.resolve()
-        dirs = select_jobs(sweep_dir, args.jobs, args.last)
-        members = [read_run(d) for d in dirs]
-        name = "-".join(d.name.split("_", 1)[0] for d in dirs)
-        out = args.out or sweep_dir.with_name(
-            f"{sweep_dir.name}_ensemble_{args.method or 'auto'}_{name}"
-        )
-        result = write_ensemble(members, out.resolve(), args.method, args.format, args.labels)
-    except UserError as error:
-        print(f"litpredict: error: {error.message}", file=sys.stderr)
-        return 2
+    return run_command(lambda: _ensemble(args))
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    sweep_dir = args.sweep_dir.resolve()
+    dirs = select_jobs(sweep_dir, args.jobs, args.last)
+    members = [read_run(d) for d in dirs]
+    name = "-".join(d.name.split("_", 1)[0] for d in dirs)
+    out = args.out or sweep_dir.with_name(
+        f"{sweep_dir.name}_ensemble_{args.method or 'auto'}_{name}"
+    )
+    result = write_ensemble(members, out.resolve(), args.method, args.format, args.labels)
     metrics = ", ".join(f"{k}={v:.6g}" for k, v in (result.get("metrics") or {}).items())
     print(
         f"{len(members)} members -> {out} ({result['num_predictions']} predictions"

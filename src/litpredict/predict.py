@@ -45,15 +45,20 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.process.ranks import is_global_zero
     from litpredict.rundir import provenance
     from litpredict.rundir.manifest import COMPLETE
-    from litpredict.rundir.ownership import clear_leftovers, refuse_foreign, restore_hydra_files
+    from litpredict.rundir.ownership import (
+        PREDICT,
+        check_output,
+        clear_leftovers,
+        restore_hydra_files,
+    )
     from litpredict.trainer import build
 
     ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
     cfg = with_training_run(cfg, job.overrides)  # the checkpoint's run: its model, its data
     config = OmegaConf.to_container(cfg, resolve=True)
     try:
-        if is_global_zero():
-            refuse_foreign(job.run_dir)
+        if is_global_zero():  # a user's folder, another command's run: refused
+            check_output(job.run_dir, PREDICT, option="hydra.run.dir")
         done, redo = _already_complete(job, ckpt_file, config)
     except BaseException:
         restore_hydra_files(job.run_dir)  # a run that does nothing leaves .hydra/ as it was
@@ -150,9 +155,11 @@ def _already_complete(
 
 def _record_end(manifest, error: BaseException) -> None:
     """The manifest says ``failed``/``interrupted`` where it can still be written."""
+    from litpredict.rundir.manifest import end_status
+
     try:
         known = user_error_in(error) or no_space_error(error)
-        manifest.finish(_end_status(error), error=_error_line(known or error))
+        manifest.finish(end_status(error), error=_error_line(known or error))
     except OSError as unwritable:
         log.error("could not record the run's end in the manifest: %s", unwritable)
 
@@ -192,6 +199,7 @@ def _started_manifest(
 
     manifest = Manifest(job.run_dir, enabled=is_global_zero())
     manifest.start(
+        kind="predict",
         checkpoint={"path": str(ckpt_file.resolve())},
         config=config,
         overrides=job.overrides,
@@ -218,14 +226,6 @@ def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
         # weights saved from a torch.compile'd module, loaded without '_orig_mod.'
         **({"compiled": True} if is_compiled(checkpoint["state_dict"]) else {}),
     }
-
-
-def _end_status(error: BaseException) -> str:
-    """``interrupted`` for a signal or another BaseException, else ``failed``."""
-    from litpredict.rundir.manifest import FAILED, INTERRUPTED
-
-    interrupted = isinstance(error, RunInterrupted) or not isinstance(error, Exception)
-    return INTERRUPTED if interrupted else FAILED
 
 
 def _error_line(error: BaseException) -> str:

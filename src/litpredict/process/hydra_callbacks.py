@@ -42,9 +42,10 @@ class CheckOutputDir(Callback):
 
 
 class RunDirCheck(Callback):
-    """Before Hydra writes ``.hydra/`` into the run directory (single runs): lock it (a
-    second run, predicting or training, stops here, naming the first); for predictions,
-    also refuse a folder holding files that are not litpredict's, and keep ``.hydra/``'s
+    """Before Hydra writes ``.hydra/`` into the run directory (single runs): refuse a folder
+    the command may not write (:func:`~litpredict.rundir.ownership.check_output`: a user's
+    files, another command's run, a complete training), lock it (a second run, predicting
+    or training, stops here, naming the first), and, for predictions, keep ``.hydra/``'s
     files so a run that does nothing can put them back.
 
     ``on_job_start`` would be too late: Hydra's ``run_job`` saves ``.hydra/`` before it
@@ -57,23 +58,30 @@ class RunDirCheck(Callback):
         if not is_global_zero():
             return  # the other tasks of a multi-task (srun) job
         from litpredict.rundir.ownership import (
+            PREDICT,
+            TRAIN,
             RunDirError,
             RunLock,
-            refuse_foreign,
+            check_output,
+            refuse_complete,
             remember_hydra_files,
         )
 
         predicting = "ckpt_path" in config
         run_dir = Path(str(config.hydra.run.dir)).absolute()
         try:
-            if predicting:
-                refuse_foreign(run_dir)
+            earlier = check_output(run_dir, PREDICT if predicting else TRAIN, option=RUN_DIR)
+            if not predicting:
+                refuse_complete(earlier, run_dir, option=RUN_DIR)
             RunLock.acquire(run_dir)
         except RunDirError as error:
             print(f"litpredict: error: {error.message}", file=sys.stderr)
             raise SystemExit(EXIT_USAGE) from None
         if predicting:
             remember_hydra_files(run_dir)
+
+
+RUN_DIR = "hydra.run.dir"
 
 
 def _writable(directory: str, key: str) -> None:

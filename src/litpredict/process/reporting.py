@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from litpredict.process.errors import RunInterrupted, describe, user_error_in
+from litpredict.process.errors import RunInterrupted, UserError, describe, user_error_in
 from litpredict.process.job import Job
 
 log = logging.getLogger(__name__)
@@ -46,3 +46,22 @@ def run_reporting_errors(job: Job, body: Callable[[], T]) -> T:
             raise RuntimeError(message) from None
         print(f"litpredict: error: {message}", file=sys.stderr, flush=True)
         raise SystemExit(code) from None
+
+
+def run_command(body: Callable[[], int]) -> int:
+    """A command built around predict (ensemble, compare, average, reproduce): ``body()``
+    with SIGINT and SIGTERM raising (:func:`~litpredict.process.signals.interrupts_raise`,
+    as predict), so each writes its manifest's ``interrupted``; a UserError or an interrupt
+    ends it as it ends predict: one message on stderr and predict's exit code, never a
+    traceback. Other errors propagate."""
+    from litpredict.process.signals import interrupts_raise
+
+    try:
+        with interrupts_raise():
+            return body()
+    except (RunInterrupted, KeyboardInterrupt):
+        message, code = "interrupted; run the same command again to complete it", EXIT_INTERRUPTED
+    except UserError as error:
+        message, code = error.message, EXIT_USAGE
+    print(f"litpredict: error: {message}", file=sys.stderr, flush=True)
+    return code

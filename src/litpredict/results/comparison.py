@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from litpredict.process.errors import UserError
+from litpredict.process.errors import UserError, first_line
 from litpredict.rundir.predictions import RunOutputs
 
 CHUNK_ROWS = 1 << 16
@@ -154,13 +154,48 @@ def render(a: RunOutputs, b: RunOutputs) -> bytes:
 
 
 def write_comparison(a: RunOutputs, b: RunOutputs, out: Path, top: int = 10) -> dict[str, Any]:
+    """Compare ``a`` and ``b`` and write the result into the folder ``out``, with a manifest.
+
+    ``out`` follows the ownership rule (:func:`~litpredict.rundir.ownership.check_output`):
+    a new or empty folder, or a comparison of its own, which is computed again and replaced
+    (a failed or interrupted one too); never a user's folder, another command's run, or a
+    folder in or around run A or B. Nothing is written before the comparison is computed.
+    """
+    from litpredict.rundir import provenance
     from litpredict.rundir.files import atomic_write, write_json
+    from litpredict.rundir.hashing import sha256_file
+    from litpredict.rundir.manifest import COMPLETE, Manifest, end_status
+    from litpredict.rundir.ownership import COMPARE, clear_attempt, owned_output
 
     result = compare(a, b, top)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / JSON, result)
-    atomic_write(out / CSV, _csv(result["changed_most"]))
-    atomic_write(out / PNG, render(a, b))
+    with owned_output(out, COMPARE, [a.run_dir, b.run_dir]) as earlier:
+        if earlier is not None:
+            clear_attempt(out, earlier)
+        manifest = Manifest(out)
+        manifest.start(
+            kind=COMPARE,
+            comparison={"run_a": result["run_a"], "run_b": result["run_b"]},
+            git=provenance.git_state(),
+            versions=provenance.versions(),
+            **provenance.host(),
+            **({"redone_after": earlier.get("status")} if earlier else {}),
+        )
+        try:
+            write_json(out / JSON, result)
+            atomic_write(out / CSV, _csv(result["changed_most"]))
+            atomic_write(out / PNG, render(a, b))
+            outputs = [
+                {
+                    "path": name,
+                    "sha256": sha256_file(out / name),
+                    "bytes": (out / name).stat().st_size,
+                }
+                for name in (JSON, CSV, PNG)
+            ]
+        except BaseException as error:
+            manifest.finish(end_status(error), error=first_line(error))
+            raise
+        manifest.finish(COMPLETE, outputs=outputs, num_predictions=result["num_predictions"])
     return result
 
 

@@ -90,24 +90,50 @@ def write_ensemble(
     format: str = "npy",
     labels: Path | None = None,
 ) -> dict[str, Any]:
-    """Combine ``members`` into the run directory ``out``; its manifest's data."""
+    """Combine ``members`` into the run directory ``out``; its manifest's data.
+
+    ``out`` follows the ownership rule (:func:`~litpredict.rundir.ownership.check_output`):
+    a new or empty folder, or an ensemble run of its own, held locked while it is written.
+    A complete ensemble there is never overwritten; a failed or interrupted one (a bad
+    ``--labels``, a full disk, SIGINT/SIGTERM, a killed process) is redone from the start.
+    """
+    from litpredict.rundir.ownership import ENSEMBLE, clear_attempt, owned_output, refuse_complete
+
+    check_members(members)
+    inputs = [m.run_dir for m in members] + ([labels] if labels is not None else [])
+    with owned_output(out, ENSEMBLE, inputs) as earlier:
+        refuse_complete(earlier, out)
+        redo = None
+        if earlier is not None:
+            redo = earlier.get("status")
+            removed = clear_attempt(out, earlier)
+            log.info(
+                "redoing the %s ensemble in %s (%d files of it removed)", redo, out, len(removed)
+            )
+        return _write_ensemble(members, out, method, format, labels, redo)
+
+
+def _write_ensemble(
+    members: list[RunOutputs],
+    out: Path,
+    method: str | None,
+    format: str,
+    labels: Path | None,
+    redo: str | None,
+) -> dict[str, Any]:
+    from litpredict.process.signals import interrupts_held
     from litpredict.rundir import provenance
     from litpredict.rundir.hashing import sha256_file
-    from litpredict.rundir.manifest import COMPLETE, FAILED, Manifest, read_manifest
+    from litpredict.rundir.manifest import COMPLETE, Manifest, end_status
     from litpredict.writing.formats import FORMATS, publish
     from litpredict.writing.metrics import label_metrics
 
-    check_members(members)
-    if read_manifest(out) is not None:
-        raise EnsembleError(
-            f"{out} already holds a run; a run directory is never overwritten",
-            "pass --out NEW_DIR (or delete that directory to redo it)",
-        )
     first = members[0]
     keys = list(first.arrays)
     methods = {k: method or default_method([first.arrays[k]]) for k in keys}
     manifest = Manifest(out)
     manifest.start(
+        kind="ensemble",
         ensemble={
             "methods": methods,
             "format": format,
@@ -117,8 +143,10 @@ def write_ensemble(
         git=provenance.git_state(),
         versions=provenance.versions(),
         **provenance.host(),
+        **({"redone_after": redo} if redo else {}),
     )
     staging = out / STAGING
+    completed = False
     try:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -135,18 +163,24 @@ def write_ensemble(
             {"path": rel, "sha256": sha256_file(src), "bytes": src.stat().st_size}
             for src, rel in staged
         ]
-        publish(staged, out)
-        shutil.rmtree(staging, ignore_errors=True)
+        # final names and ``complete`` together, or neither: an interrupt waits for both
+        with interrupts_held():
+            publish(staged, out)
+            shutil.rmtree(staging, ignore_errors=True)
+            manifest.finish(
+                COMPLETE,
+                outputs=outputs,
+                num_predictions=first.num_predictions,
+                metrics=metrics,
+                **({"labels": labels_record} if labels_record else {}),
+            )
+            completed = True
     except BaseException as error:
-        manifest.finish(FAILED, error=first_line(error))
+        if completed:  # a signal held until the run was complete: it stays complete
+            log.warning("%s once the ensemble was complete", first_line(error))
+            return manifest.data
+        manifest.finish(end_status(error), error=first_line(error))
         raise
-    manifest.finish(
-        COMPLETE,
-        outputs=outputs,
-        num_predictions=first.num_predictions,
-        metrics=metrics,
-        **({"labels": labels_record} if labels_record else {}),
-    )
     return manifest.data
 
 

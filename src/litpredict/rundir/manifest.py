@@ -23,6 +23,12 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 
 
+def end_status(error: BaseException) -> str:
+    """A run's status when ``error`` ended it: ``interrupted`` for a signal (litpredict's
+    ``RunInterrupted``, ``KeyboardInterrupt``: not ``Exception`` subclasses), else ``failed``."""
+    return FAILED if isinstance(error, Exception) else INTERRUPTED
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

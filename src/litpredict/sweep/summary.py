@@ -83,8 +83,13 @@ def read_manifest_file(job_dir: Path) -> dict[str, Any] | None:
 def _is_job_dir(path: Path) -> bool:
     if not path.is_dir() or path.name.startswith("."):
         return False
-    markers = (MANIFEST, ".hydra", JOB_ERROR)
-    return bool(_NUM.match(path.name)) or any((path / m).exists() for m in markers)
+    if _NUM.match(path.name):
+        return True
+    if (path / MANIFEST).exists():  # compare's default folder sits beside its run B
+        from litpredict.rundir.ownership import PREDICT, command_of
+
+        return command_of(read_manifest_file(path)) in (PREDICT, None)
+    return any((path / m).exists() for m in (".hydra", JOB_ERROR))
 
 
 def _flat_metrics(metrics: Any, prefix: str = "") -> dict[str, float]:
