@@ -8,6 +8,7 @@ not under test; signals go to real subprocesses."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -165,6 +166,68 @@ def _ensemble_main(argv: list[str]) -> int:
     from litpredict.ensemble import main
 
     return main(argv)
+
+
+def _reproduce_main(argv: list[str]) -> int:
+    from litpredict.reproduce import main
+
+    return main(argv)
+
+
+@pytest.mark.parametrize("command", ["predict", "ensemble", "reproduce", "reproduce-in-cwd"])
+def test_no_command_runs_what_a_repository_configures(
+    command, ckpt, complete_run, tmp_path, monkeypatch
+) -> None:
+    """predict and ensemble started inside a hostile checkout; reproduce of a run whose
+    manifest's ``cwd`` names one, from elsewhere (it stays there) and, asked to, in it."""
+    repo, markers = tmp_path / "repo", tmp_path / "markers"
+    head = hostile_repo(repo, markers)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if command == "predict":
+        monkeypatch.chdir(repo)
+        manifest = predict_in_process(tmp_path, "experiment=linear_regression", f"ckpt_path={ckpt}")
+        assert manifest["git"] == {"commit": head, "dirty": False}
+    elif command == "ensemble":
+        write_sweep(tmp_path / "sweep", [np.arange(4.0), np.arange(4.0)])
+        monkeypatch.chdir(repo)
+        assert _ensemble_main([str(tmp_path / "sweep"), "--out", str(tmp_path / "ens")]) == 0
+        assert read_manifest(tmp_path / "ens")["git"] == {"commit": head, "dirty": False}
+    else:
+        run = shutil.copytree(complete_run, tmp_path / "run")
+        manifest = read_manifest(run)
+        manifest["cwd"] = str(repo)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+        monkeypatch.chdir(elsewhere)
+        argv = [str(run), f"hydra.run.dir={tmp_path / 'again'}"]
+        asked = command == "reproduce-in-cwd"
+        assert _reproduce_main([*argv, *(["--in-recorded-cwd"] if asked else [])]) == 0
+        assert Path.cwd() == (repo if asked else elsewhere)
+        recorded = read_manifest(tmp_path / "again")
+        assert recorded["cwd"] == str(repo if asked else elsewhere)
+        assert recorded["git"] == ({"commit": head, "dirty": False} if asked else None)
+    assert sorted(p.name for p in markers.iterdir()) == []
+
+
+def test_reproduce_reads_relative_data_of_the_recorded_cwd_without_going_there(
+    ckpt, tmp_path, monkeypatch
+) -> None:
+    """A relative ``datamodule.path`` means the recorded cwd's file, read as data, even
+    where the current directory holds another file of that name."""
+    then, now = tmp_path / "then", tmp_path / "now"
+    for folder, seed in ((then, 0), (now, 1)):
+        folder.mkdir()
+        rows = np.random.default_rng(seed).normal(size=(50, 10)).astype(np.float32)
+        np.save(folder / "x.npy", rows)
+    monkeypatch.chdir(then)
+    overrides = ["model=linear", "datamodule=array_file", "datamodule.path=x.npy"]
+    predict_in_process(tmp_path, *overrides, f"ckpt_path={ckpt}")
+    monkeypatch.chdir(now)
+    assert _reproduce_main([str(tmp_path / "run"), f"hydra.run.dir={tmp_path / 'again'}"]) == 0
+    assert Path.cwd() == now
+    again = read_manifest(tmp_path / "again")
+    assert again["config"]["datamodule"]["path"] == str(then / "x.npy")
+    assert again["outputs"] == read_manifest(tmp_path / "run")["outputs"]
 
 
 # -- 2. a user's files ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ anything is built, and nothing it names is called here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,41 @@ def rewrite(value: Any, old: str, new: str) -> Any:
     if isinstance(value, str) and value.startswith(old):
         return new + value[len(old) :]
     return value
+
+
+def anchored_data_paths(
+    config: dict[str, Any], recorded_cwd: Any, data: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """The config with each relative path the run read as data joined to its recorded cwd.
+
+    ``reproduce`` never changes into a directory a manifest names (unless asked): a
+    relative data path (``datamodule.path=x.npy``) is resolved against the recorded
+    ``cwd`` as data, not by running there. Only strings that name a file or folder the
+    manifest's ``data`` fingerprint lists are joined, so no other value changes; the lines
+    say which (``key: old -> new``).
+    """
+    if not isinstance(recorded_cwd, str) or not os.path.isabs(recorded_cwd):
+        return config, []
+    read = {
+        str(entry["path"])
+        for entry in (data if isinstance(data, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str)
+    }
+    anchored: list[str] = []
+
+    def walk(value: Any, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{where}[{n}]") for n, v in enumerate(value)]
+        if isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
+            joined = os.path.join(recorded_cwd, value)
+            if os.path.realpath(joined) in read or os.path.abspath(joined) in read:
+                anchored.append(f"{where}: {value} -> {joined}")
+                return joined
+        return value
+
+    return walk(config, ""), anchored
 
 
 def checked_targets(config: dict[str, Any]) -> list[str]:
