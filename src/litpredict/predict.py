@@ -35,7 +35,7 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
 def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.checkpoint.from_run import model_unknown, no_model_error, with_training_run
     from litpredict.checkpoint.model import argument_sources, predicting_model
-    from litpredict.checkpoint.reading import checkpoint_path, read_checkpoint, trained_model_target
+    from litpredict.checkpoint.reading import checkpoint_file, read_checkpoint, trained_model_target
     from litpredict.data.arguments import datamodule_record
     from litpredict.data.base import input_files_of
     from litpredict.data.build import build_datamodule
@@ -43,6 +43,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.process.console import result_line
     from litpredict.process.console_callbacks import what_runs
     from litpredict.process.ranks import is_global_zero
+    from litpredict.remote.urls import refuse_credentials
     from litpredict.rundir import provenance
     from litpredict.rundir.manifest import COMPLETE
     from litpredict.rundir.ownership import (
@@ -53,10 +54,12 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     )
     from litpredict.trainer import build
 
-    ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
-    cfg = with_training_run(cfg, job.overrides)  # the checkpoint's run: its model, its data
+    ckpt = checkpoint_file(cfg.get("ckpt_path"))  # a URL: the cache's copy, verified
+    ckpt_file = ckpt.path
+    cfg = with_training_run(cfg, job.overrides, ckpt)  # the checkpoint's run: model, data
     config = OmegaConf.to_container(cfg, resolve=True)
     try:
+        refuse_credentials(config, job.overrides)  # the config goes into the manifest
         if is_global_zero():  # a user's folder, another command's run: refused
             check_output(job.run_dir, PREDICT, option="hydra.run.dir")
         done, redo = _already_complete(job, ckpt_file, config)
@@ -68,7 +71,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
         return done
     if is_global_zero():
         clear_leftovers(job.run_dir)  # a failed run's shards would fill the disk again
-    manifest = _started_manifest(cfg, job, ckpt_file, config, redo)
+    manifest = _started_manifest(cfg, job, ckpt.source, config, redo)
     completed = False
     try:
         with interrupts_raise():
@@ -78,10 +81,10 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             inputs = input_files_of(datamodule) if manifest.enabled else []
             data_hash = cfg.get("data_hash", provenance.DATA_HASH)
             fingerprint = provenance.BackgroundFingerprint(inputs, data_hash)
-            checkpoint = read_checkpoint(ckpt_file)
-            manifest.update(checkpoint=_checkpoint_record(ckpt_file, checkpoint))
+            checkpoint = read_checkpoint(ckpt_file, ckpt.source)
+            manifest.update(checkpoint=_checkpoint_record(ckpt, checkpoint))
             if model_unknown(cfg, job.overrides, trained_model_target(checkpoint)):
-                raise no_model_error(ckpt_file)
+                raise no_model_error(ckpt)
             explicit = job.explicit_keys("model")
             manifest.update(model_arguments=argument_sources(cfg, checkpoint, explicit))
             model = predicting_model(cfg, checkpoint, explicit)
@@ -186,7 +189,7 @@ def no_space_error(error: BaseException, run_dir=None):
 
 
 def _started_manifest(
-    cfg: DictConfig, job: Job, ckpt_file, config: dict[str, Any], redo: str | None = None
+    cfg: DictConfig, job: Job, ckpt_source: str, config: dict[str, Any], redo: str | None = None
 ):
     """The run's manifest, written ``status: running`` with what is known before building.
 
@@ -200,7 +203,7 @@ def _started_manifest(
     manifest = Manifest(job.run_dir, enabled=is_global_zero())
     manifest.start(
         kind="predict",
-        checkpoint={"path": str(ckpt_file.resolve())},
+        checkpoint={"path": ckpt_source},
         config=config,
         overrides=job.overrides,
         seed=cfg.seed,
@@ -212,14 +215,17 @@ def _started_manifest(
     return manifest
 
 
-def _checkpoint_record(path, checkpoint: dict) -> dict[str, Any]:
+def _checkpoint_record(ckpt, checkpoint: dict) -> dict[str, Any]:
+    """``checkpoint`` in the manifest: the path or URL as typed, SHA-256, ETag/version."""
     from litpredict.checkpoint.reading import dropped_hyperparameters, is_compiled
     from litpredict.rundir.hashing import sha256_file
 
     dropped = dropped_hyperparameters(checkpoint)
+    remote = {k: v for k, v in ckpt.remote.items() if k in ("etag", "version")}
     return {
-        "path": str(path.resolve()),
-        "sha256": sha256_file(path),
+        "path": ckpt.source,
+        "sha256": ckpt.remote.get("sha256") or sha256_file(ckpt.path),
+        **remote,
         "epoch": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),
         **({"dropped_hyperparameters": dropped} if dropped else {}),

@@ -16,12 +16,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from litpredict.checkpoint.reading import CheckpointFile
 from litpredict.checkpoint.training_run import (
     TrainingRun,
     candidates,
+    find_remote_training_run,
     find_training_run,
     importable_project,
     main_targets,
+    url_candidates,
     with_module,
 )
 from litpredict.process.errors import CheckpointError, DataError
@@ -52,11 +55,15 @@ def chosen(overrides: list[str]) -> set[str]:
     return found
 
 
-def with_training_run(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+def with_training_run(
+    cfg: DictConfig, overrides: list[str], ckpt: CheckpointFile | None = None
+) -> DictConfig:
     """``cfg`` with the model (and data) of the checkpoint's training run where it applies.
 
     ``cfg.training_run`` records the config file used (path, sha256, kind), or None; a
     config that has it already (a manifest's, re-run by ``reproduce``) is left as it is.
+    ``ckpt``: the checkpoint ``cfg.ckpt_path`` names, if the caller has it already. For a
+    URL the run's config is looked for beside the object (``<prefix>/.hydra/config.yaml``).
     """
     if RUN_KEY in cfg:
         return cfg
@@ -70,15 +77,16 @@ def with_training_run(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     if model_chosen and not from_run_data:
         _require_data(cfg)
         return cfg
-    from litpredict.checkpoint.reading import checkpoint_path
+    from litpredict.checkpoint.reading import checkpoint_file
 
-    ckpt_file = checkpoint_path(cfg.get("ckpt_path"))
-    run = find_training_run(ckpt_file)
+    ckpt = ckpt or checkpoint_file(cfg.get("ckpt_path"))
+    remote = bool(ckpt.remote)
+    run = find_remote_training_run(ckpt.source) if remote else find_training_run(ckpt.path)
     if run is None:
         if from_run_data:
             raise DataError(
-                f"datamodule=from_run, but no training run config was found beside {ckpt_file} "
-                f"(looked for {_looked_for(ckpt_file)})",
+                f"datamodule=from_run, but no training run config was found beside "
+                f"{ckpt.source} (looked for {_looked_for(ckpt)})",
                 f"keep the checkpoint inside its run directory, or {CHOOSE_DATA}",
             )
         _require_data(cfg)
@@ -93,7 +101,7 @@ def with_training_run(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         used.append("data")
     with open_dict(cfg):
         cfg[RUN_KEY] = run.record()
-    log.info("%s from the training run's config %s", " and ".join(used), run.config_file)
+    log.info("%s from the training run's config %s", " and ".join(used), run.shown)
     return cfg
 
 
@@ -104,18 +112,21 @@ def model_unknown(cfg: DictConfig, overrides: list[str], trained_target: str | N
     return not named and cfg.get(RUN_KEY) is None and trained_target is None
 
 
-def no_model_error(ckpt_file: Path) -> CheckpointError:
+def no_model_error(ckpt: CheckpointFile | Path) -> CheckpointError:
     """What :func:`model_unknown` reports: what was looked for and what to type."""
+    if isinstance(ckpt, Path):
+        ckpt = CheckpointFile(ckpt, str(ckpt))
     return CheckpointError(
-        f"no model chosen, and no training run config was found beside {ckpt_file} "
-        f"(looked for {_looked_for(ckpt_file)})",
+        f"no model chosen, and no training run config was found beside {ckpt.source} "
+        f"(looked for {_looked_for(ckpt)})",
         "choose the model: model=linear|cnn|lstm, experiment=..., or "
         "model._target_=pkg.module.YourModule (with ++model.KEY=VALUE for its arguments)",
     )
 
 
-def _looked_for(ckpt_file: Path) -> str:
-    shown = [str(p) for p in candidates(ckpt_file)[:4]]
+def _looked_for(ckpt: CheckpointFile) -> str:
+    found = url_candidates(ckpt.source) if ckpt.remote else candidates(ckpt.path)
+    shown = [str(p) for p in found[:4]]
     return ", ".join(shown) + ", ..."
 
 
@@ -129,7 +140,7 @@ def _use_run_model(cfg: DictConfig, run: TrainingRun, overrides: list[str], name
     target = str(cfg.model.get("_target_")) if named else model.get("_target_")
     if not target:
         raise CheckpointError(
-            f"the training run's config {run.config_file} names no model class (LightningCLI "
+            f"the training run's config {run.shown} names no model class (LightningCLI "
             "writes a single model class's arguments without it)",
             "name it: model._target_=pkg.module.YourModule",
         )
@@ -139,7 +150,7 @@ def _use_run_model(cfg: DictConfig, run: TrainingRun, overrides: list[str], name
     mains = main_targets(model)
     if mains:
         raise CheckpointError(
-            f"the training run's config {run.config_file} names {mains[0]}: the training "
+            f"the training run's config {run.shown} names {mains[0]}: the training "
             "script ran as a script, so its classes are recorded as __main__",
             "name the model class by the module the script imports as: "
             f"model._target_=your_module.{mains[0].rpartition('.')[2]} (its other __main__ "
@@ -151,12 +162,12 @@ def _use_run_model(cfg: DictConfig, run: TrainingRun, overrides: list[str], name
 def _use_run_data(cfg: DictConfig, run: TrainingRun, overrides: list[str]) -> None:
     if run.data is None:
         raise DataError(
-            f"the training run's config {run.config_file} names no datamodule",
+            f"the training run's config {run.shown} names no datamodule",
             f"choose the data: {OTHER_DATA}",
         )
     if "unresolved" in run.data:
         raise DataError(
-            f"the training run's datamodule config ({run.config_file}) does not resolve here: "
+            f"the training run's datamodule config ({run.shown}) does not resolve here: "
             f"{run.data['unresolved']}",
             f"set the variable it names, or choose the data: {OTHER_DATA}",
         )

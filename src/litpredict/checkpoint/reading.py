@@ -13,6 +13,7 @@ import pickle
 import re
 import zipfile
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,45 @@ COMPILED_SEGMENT = "_orig_mod"
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CheckpointFile:
+    """The checkpoint a run reads: the local file, and how the manifest names it.
+
+    For a URL the file is the cache's verified copy and ``source`` the URL as typed, with
+    its SHA-256 and ETag/version in ``remote``; for a local file ``source`` is its path.
+    """
+
+    path: Path
+    source: str
+    remote: dict[str, Any] = field(default_factory=dict)
+
+
+def checkpoint_file(value: Any) -> CheckpointFile:
+    """The checkpoint ``ckpt_path`` names; a URL is fetched (once per node) into the cache."""
+    from litpredict.remote.urls import is_url
+
+    if is_url(value):
+        from litpredict.remote.cache import fetch
+
+        fetched = fetch(str(value).strip())
+        if fetched.size == 0:
+            raise CheckpointError(
+                f"checkpoint {fetched.url!r} is empty (0 bytes)", "pass a complete checkpoint"
+            )
+        return CheckpointFile(fetched.path, fetched.url, fetched.record())
+    path = checkpoint_path(value)
+    return CheckpointFile(path, str(path.resolve()))
+
+
 def checkpoint_path(value: Any) -> Path:
-    """The checkpoint file, after checks that give a clear message for each way it is wrong."""
+    """The checkpoint file, after checks that give a clear message for each way it is wrong.
+
+    A URL gives the cache's copy of it (:func:`checkpoint_file`).
+    """
+    from litpredict.remote.urls import is_url
+
+    if is_url(value):
+        return checkpoint_file(value).path
     if value is None or str(value).strip() == "":
         raise CheckpointError("no checkpoint given", "pass ckpt_path=PATH of a .ckpt file")
     path = Path(str(value)).expanduser()
@@ -49,25 +87,28 @@ def checkpoint_path(value: Any) -> Path:
     return path
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path, shown: str | None = None) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` with errors a user can act on.
 
     The messages never repeat torch's advice to pass ``weights_only=False``: that
-    would run whatever code the file carries.
+    would run whatever code the file carries. They name ``shown`` (the URL of a fetched
+    checkpoint) where given, else ``path``. A file from a URL is read the same way: no
+    source, http included, ever unpickles code.
     """
     import torch
 
+    shown = shown or str(path)
     with path.open("rb") as file:
         head = file.read(4)
     if head[:2] != b"PK" and head[:1] != b"\x80":
         raise CheckpointError(
-            f"{str(path)!r} is not a PyTorch checkpoint "
+            f"{shown!r} is not a PyTorch checkpoint "
             "(neither a torch.save zip archive nor a pickle)",
             "pass a .ckpt file written by Lightning (Trainer.fit, ModelCheckpoint)",
         )
     if head[:2] == b"PK" and not zipfile.is_zipfile(path):
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is truncated or corrupt (its zip directory is missing)",
+            f"checkpoint {shown!r} is truncated or corrupt (its zip directory is missing)",
             "copy or download the checkpoint again, completely",
         )
     try:
@@ -75,19 +116,19 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError as err:
         unsafe = re.search(r"GLOBAL ([\w.]+)", str(err))
         if not unsafe:
-            raise _unreadable(path) from None
-        checkpoint = _read_with_inert_objects(path, unsafe.group(1))
+            raise _unreadable(shown) from None
+        checkpoint = _read_with_inert_objects(path, unsafe.group(1), shown)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError) as err:
-        raise _unreadable(path) from err
+        raise _unreadable(shown) from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(
-            f"{str(path)!r} is not a Lightning checkpoint (no 'state_dict')",
+            f"{shown!r} is not a Lightning checkpoint (no 'state_dict')",
             "pass a .ckpt written by Trainer.fit / ModelCheckpoint",
         )
     return checkpoint
 
 
-def _read_with_inert_objects(path: Path, first_unsafe: str) -> dict[str, Any]:
+def _read_with_inert_objects(path: Path, first_unsafe: str, shown: str) -> dict[str, Any]:
     """The checkpoint with every pickled object of an unknown class read as an inert one.
 
     Hyperparameters holding one are dropped (the model is built from the config instead),
@@ -104,12 +145,12 @@ def _read_with_inert_objects(path: Path, first_unsafe: str) -> dict[str, Any]:
         names = unsafe_globals(path)
         checkpoint = load_with_placeholders(path, names)
     except Exception:
-        raise _pickled_object(path, first_unsafe) from None
+        raise _pickled_object(shown, first_unsafe) from None
     if not isinstance(checkpoint, dict):
-        raise _pickled_object(path, first_unsafe)
+        raise _pickled_object(shown, first_unsafe)
     in_weights = sorted(set(inert_names_in(checkpoint.get("state_dict"))))
     if in_weights:
-        raise _pickled_object(path, in_weights[0])
+        raise _pickled_object(shown, in_weights[0])
     hyperparameters = checkpoint.get("hyper_parameters")
     dropped = []
     if isinstance(hyperparameters, dict):
@@ -124,11 +165,15 @@ def _read_with_inert_objects(path: Path, first_unsafe: str) -> dict[str, Any]:
     for key in others:
         del checkpoint[key]
     # The console gets what changes for the user, one stable line; the log file the classes.
-    log.debug("checkpoint %s: pickled classes: %s", path.name, ", ".join(sorted(set(names))))
+    log.debug(
+        "checkpoint %s: pickled classes: %s",
+        shown.rpartition("/")[2],
+        ", ".join(sorted(set(names))),
+    )
     log.info(
         "checkpoint %s: hyperparameters dropped (built from the config instead): %s%s "
         "(pickled objects, never run; their classes are in the log file)",
-        path.name,
+        shown.rpartition("/")[2],
         ", ".join(sorted(map(str, dropped))) or "none",
         f"; entries dropped: {', '.join(sorted(map(str, others)))}" if others else "",
     )
@@ -153,17 +198,17 @@ def uncompiled_key(key: str) -> str:
     return ".".join([*(p for p in path if p != COMPILED_SEGMENT), name])
 
 
-def _pickled_object(path: Path, name: str) -> CheckpointError:
+def _pickled_object(shown: str, name: str) -> CheckpointError:
     return CheckpointError(
-        f"checkpoint {str(path)!r} holds a pickled Python object ({name}) where litpredict "
+        f"checkpoint {shown!r} holds a pickled Python object ({name}) where litpredict "
         "needs data; loading it could run code, so litpredict refuses it",
         "save checkpoints whose state_dict holds only tensors, in a trusted environment",
     )
 
 
-def _unreadable(path: Path) -> CheckpointError:
+def _unreadable(shown: str) -> CheckpointError:
     return CheckpointError(
-        f"checkpoint {str(path)!r} cannot be read: it is truncated or corrupt",
+        f"checkpoint {shown!r} cannot be read: it is truncated or corrupt",
         "copy or download the checkpoint again, completely",
     )
 

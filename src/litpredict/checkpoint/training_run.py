@@ -35,11 +35,17 @@ class TrainingRun:
     model: dict[str, Any]
     data: dict[str, Any] | None
     project_root: Path | None = None
+    source: str | None = None  # the URL of a config found beside a remote checkpoint
+
+    @property
+    def shown(self) -> str:
+        """How messages and the manifest name the config: its URL, else its path."""
+        return self.source or str(self.config_file)
 
     def record(self) -> dict[str, Any]:
         """What the manifest says of the config used: path, sha256, kind."""
         digest = hashlib.sha256(self.config_file.read_bytes()).hexdigest()
-        return {"path": str(self.config_file), "sha256": digest, "kind": self.kind}
+        return {"path": self.shown, "sha256": digest, "kind": self.kind}
 
 
 def candidates(ckpt_file: Path) -> list[Path]:
@@ -64,21 +70,53 @@ def find_training_run(ckpt_file: Path) -> TrainingRun | None:
     return None
 
 
-def read_training_run(path: Path) -> TrainingRun | None:
-    """The run config at ``path`` (None when it describes no model)."""
+def url_candidates(url: str) -> list[str]:
+    """:func:`candidates` beside a remote checkpoint: ``<prefix>/.hydra/config.yaml``, ..."""
+    from litpredict.remote import urls
+
+    found = []
+    folder = urls.parent(url)
+    for _ in range(SEARCH_DEPTH):
+        found += [urls.join(folder, ".hydra", "config.yaml"), urls.join(folder, "config.yaml")]
+        if urls.parent(folder) == folder:
+            break
+        folder = urls.parent(folder)
+    return found
+
+
+def find_remote_training_run(url: str) -> TrainingRun | None:
+    """The training run of a checkpoint at ``url``: its config fetched from beside it (each
+    candidate is one HEAD request; a config found is cached like the checkpoint)."""
+    from litpredict.process.errors import RemoteNotFound
+    from litpredict.remote.cache import fetch
+
+    for candidate in url_candidates(url):
+        try:
+            fetched = fetch(candidate)
+        except RemoteNotFound:
+            continue
+        run = read_training_run(fetched.path, source=candidate)
+        if run is not None:
+            return run
+    return None
+
+
+def read_training_run(path: Path, source: str | None = None) -> TrainingRun | None:
+    """The run config at ``path`` (None when it describes no model); ``source``: its URL
+    (a fetched config has no project folder around it)."""
     from omegaconf import DictConfig, OmegaConf
 
     try:
         config = OmegaConf.load(path)
     except Exception as error:
         raise CheckpointError(
-            f"the training run's config {path} cannot be read: {first_line(error)}",
+            f"the training run's config {source or path} cannot be read: {first_line(error)}",
             "repair it, or choose the model yourself (model=... or model._target_=...)",
         ) from None
     if not isinstance(config, DictConfig) or not isinstance(config.get("model"), DictConfig):
         return None
-    project_root = _project_root(path)
-    resolved = _resolved(config, path, project_root)
+    project_root = None if source else _project_root(path)
+    resolved = _resolved(config, source or path, project_root)
     model, data = resolved.get("model"), resolved.get("data", resolved.get("datamodule"))
     cli = _is_cli(model) or _is_cli(data)
     if cli:
@@ -89,6 +127,7 @@ def read_training_run(path: Path) -> TrainingRun | None:
         model=model,
         data=data if isinstance(data, dict) and {"_target_", "unresolved"} & set(data) else None,
         project_root=project_root,
+        source=source,
     )
 
 
@@ -99,7 +138,7 @@ def _project_root(path: Path) -> Path | None:
     return None
 
 
-def _resolved(config: Any, path: Path, project_root: Path | None) -> dict[str, Any]:
+def _resolved(config: Any, path: Path | str, project_root: Path | None) -> dict[str, Any]:
     """``model`` and ``data`` resolved as in training where they can be.
 
     LHT's paths end in ``${oc.env:PROJECT_ROOT}``, which rootutils set to the folder holding

@@ -52,6 +52,22 @@ class ImageError(DataError):
     """An image that cannot be read, named by path (also from a DataLoader worker)."""
 
 
+class RemoteError(UserError):
+    """A URL (``s3://``, ``gs://``, ``http(s)://``) that cannot be read or written."""
+
+
+class RemoteNotFound(RemoteError):
+    """The object, folder or bucket a URL names does not exist."""
+
+
+class RemoteCredentialsError(RemoteError):
+    """No credentials for a store, credentials refused, or credentials where none may be."""
+
+
+class MissingExtra(RemoteError):
+    """A URL whose protocol needs a package that is not installed (an extra of litpredict)."""
+
+
 def first_line(error: BaseException | str) -> str:
     """The first non-empty line of an error's message (its type's name if it has none).
 

@@ -6,7 +6,7 @@ hydra-joblib-launcher runs jobs in loky workers, whose start method is ``"loky"`
 only loky's own executor knows. Processes a job starts from there fail: DataLoader workers
 (``'Process' object has no attribute 'env'``) and the ranks of ``ddp_spawn`` (``cannot find
 context for 'loky'``). :class:`SweepSummary` rebuilds a sweep's summary as each of its
-jobs ends.
+jobs ends. :class:`NoCredentials` refuses a credential on the command line or in the config.
 """
 
 from __future__ import annotations
@@ -39,6 +39,37 @@ class CheckOutputDir(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _writable(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+
+class NoCredentials(Callback):
+    """Refuses a command line or config holding a credential (a URL with ``user:password@``,
+    a secret-named key), before Hydra writes ``.hydra/`` or a log: the config reaches the
+    manifest, the log and ``.hydra/``. Credentials come from the environment instead."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _refuse_credentials(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _refuse_credentials(config)
+
+
+def _refuse_credentials(config: DictConfig) -> None:
+    from omegaconf import OmegaConf
+
+    from litpredict.process.errors import UserError
+    from litpredict.remote.urls import refuse_credentials
+
+    overrides = list(config.hydra.overrides.task) + list(config.hydra.overrides.hydra)
+    task = {k: v for k, v in config.items() if k != "hydra"}
+    try:
+        plain = OmegaConf.to_container(OmegaConf.create(task), resolve=True)
+    except Exception:  # resolved later, where its error is reported
+        plain = OmegaConf.to_container(OmegaConf.create(task), resolve=False)
+    try:
+        refuse_credentials(plain, overrides)
+    except UserError as error:
+        print(f"litpredict: error: {error.message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 class RunDirCheck(Callback):

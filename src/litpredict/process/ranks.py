@@ -11,6 +11,23 @@ from pytorch_lightning.callbacks import Callback
 from litpredict.process.rank_zero import RANK_VARIABLES, global_rank, is_global_zero  # noqa: F401
 from litpredict.trainer import lightning_api
 
+# Where a launcher puts a process's rank on its own node: torchrun, Lightning's launchers, srun.
+LOCAL_RANK_VARIABLES = ("LOCAL_RANK", "SLURM_LOCALID")
+
+
+def local_rank() -> int:
+    """This process's rank on its own node: the one that downloads what the node shares.
+
+    The launcher's environment (Lightning sets ``LOCAL_RANK`` in its ``ddp`` and
+    ``ddp_spawn`` processes too); without one, the global rank (one node).
+    """
+    for variable in LOCAL_RANK_VARIABLES:
+        value = os.environ.get(variable, "").strip()
+        if value.isdigit():
+            return int(value)
+    return global_rank()
+
+
 
 def destroy_process_group() -> None:
     """Destroy the default process group if this process still has one."""

@@ -1,0 +1,377 @@
+"""Checkpoints, data and outputs at URLs, against real servers on 127.0.0.1.
+
+An S3-compatible server (moto's standalone ``moto_server``) reached by s3fs through
+``AWS_ENDPOINT_URL``, and ``python -m http.server`` for http: both started once per test
+session as subprocesses on free loopback ports, stopped at its end. Their request logs
+count the downloads (a GET of an object is one line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from conftest import predict_in_process, run_cli
+
+pytest.importorskip("s3fs", reason="pip install -e '.[dev]' (s3fs, moto[server])")
+pytest.importorskip("moto.server", reason="pip install -e '.[dev]' (s3fs, moto[server])")
+
+KEY_ID, SECRET = "testing-key-id", "litpredict-test-secret-4f1c"
+START_TIMEOUT_S = 60
+REQUEST = re.compile(r'"(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/1\.\d"')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A server subprocess, its base URL and its request log."""
+
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def requests(self, method: str, path: str) -> int:
+        """How many ``method`` requests for ``path`` (``/bucket/key``, no query) it served."""
+        count = 0
+        for line in self.log.read_text(errors="replace").splitlines():
+            found = REQUEST.search(line)
+            if found and found.group(1) == method:
+                target, _, query = found.group(2).partition("?")
+                count += unquote(target) == path and "list-type" not in query
+        return count
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start(command: list[str], log: Path, port: int, cwd: Path | None = None) -> Server:
+    handle = log.open("w")
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[:3]} exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/", timeout=2):
+                return Server(process, url, log)
+        except urllib.error.HTTPError:
+            return Server(process, url, log)  # up, answering (404 for /)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{command[:3]} did not answer on {url} in {START_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3-compatible server on a free 127.0.0.1 port, for the whole session."""
+    folder = tmp_path_factory.mktemp("moto")
+    port = free_port()
+    command = [sys.executable, "-c", "from moto.server import main; main()"]
+    server = start([*command, "-H", "127.0.0.1", "-p", str(port)], folder / "moto.log", port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory):
+    """``python -m http.server`` on 127.0.0.1 serving ``<root>``: (server, root)."""
+    root = tmp_path_factory.mktemp("www")
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    server = start(command, root.parent / f"{root.name}.log", port, cwd=root)
+    yield server, root
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch, tmp_path):
+    """AWS_* pointing at the test server, a cache of this test's own; the test's bucket.
+
+    Returns ``(bucket, fs, env)``: an s3fs filesystem of its own (explicit credentials,
+    not the environment's) and the variables a subprocess needs.
+    """
+    import s3fs
+
+    env = {
+        "AWS_ENDPOINT_URL": s3_server.url,
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "LITPREDICT_CACHE": str(tmp_path / "cache"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    fs = s3fs.S3FileSystem(
+        key=KEY_ID,
+        secret=SECRET,
+        endpoint_url=s3_server.url,
+        skip_instance_cache=True,
+    )
+    bucket = re.sub(r"[^a-z0-9-]", "-", tmp_path.name.lower())[:50].strip("-") + "-b"
+    fs.mkdir(bucket)
+    return bucket, fs, env
+
+
+@pytest.fixture(scope="session")
+def linear_run(tmp_path_factory) -> Path:
+    """``litpredict.train`` for 2 epochs: checkpoints/epoch=0-step=64.ckpt,
+    epoch=1-step=128.ckpt and last.ckpt, with .hydra/config.yaml beside them."""
+    root = tmp_path_factory.mktemp("train")
+    run_cli(
+        "train",
+        "experiment=linear_regression",
+        "trainer.max_epochs=2",
+        f"hydra.run.dir={root / 'run'}",
+        cwd=root,
+    )
+    return root / "run"
+
+
+def first_ckpt(linear_run: Path) -> Path:
+    return linear_run / "checkpoints" / "epoch=0-step=64.ckpt"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_checkpoint_from_s3_predicts_the_local_bytes_and_is_fetched_once(
+    s3, s3_server, linear_run, tmp_path
+) -> None:
+    bucket, fs, _ = s3
+    local = first_ckpt(linear_run)
+    key = f"{bucket}/run/checkpoints/{local.name}"
+    fs.put_file(str(local), key)
+    url = f"s3://{key}"
+
+    predict_in_process(
+        tmp_path, f"ckpt_path={local}", "model=linear", f"hydra.run.dir={tmp_path}/a"
+    )
+    manifest = predict_in_process(
+        tmp_path, f"ckpt_path={url}", "model=linear", f"hydra.run.dir={tmp_path}/b"
+    )
+    same = (tmp_path / "a" / "predictions.npy").read_bytes()
+    assert (tmp_path / "b" / "predictions.npy").read_bytes() == same
+    checkpoint = manifest["checkpoint"]
+    assert checkpoint["path"] == url  # the URL as typed, not the cache's copy
+    assert checkpoint["sha256"] == sha256(local)
+    assert checkpoint["etag"] == fs.info(key)["ETag"].strip('"')
+    assert (checkpoint["epoch"], checkpoint["global_step"]) == (0, 64)
+    assert s3_server.requests("GET", f"/{key}") == 1
+    cached = tmp_path / "cache" / "objects" / sha256(local)[:2] / f"{sha256(local)}.ckpt"
+    assert cached.read_bytes() == local.read_bytes()
+
+    predict_in_process(tmp_path, f"ckpt_path={url}", "model=linear", f"hydra.run.dir={tmp_path}/c")
+    assert s3_server.requests("GET", f"/{key}") == 1  # unchanged ETag: from the cache
+    assert (tmp_path / "c" / "predictions.npy").read_bytes() == same
+
+    fs.put_file(str(linear_run / "checkpoints" / "last.ckpt"), key)  # a new object there
+    manifest = predict_in_process(
+        tmp_path, f"ckpt_path={url}", "model=linear", f"hydra.run.dir={tmp_path}/d"
+    )
+    assert s3_server.requests("GET", f"/{key}") == 2
+    assert manifest["checkpoint"]["sha256"] == sha256(linear_run / "checkpoints" / "last.ckpt")
+
+
+def test_the_training_run_config_is_found_beside_a_remote_checkpoint(
+    s3, linear_run, tmp_path
+) -> None:
+    """No model chosen: the model comes from ``<run>/.hydra/config.yaml`` beside the object."""
+    bucket, fs, _ = s3
+    fs.put_file(
+        str(first_ckpt(linear_run)), f"{bucket}/run/checkpoints/{first_ckpt(linear_run).name}"
+    )
+    fs.put_file(str(linear_run / ".hydra" / "config.yaml"), f"{bucket}/run/.hydra/config.yaml")
+    manifest = predict_in_process(
+        tmp_path, f"ckpt_path=s3://{bucket}/run/checkpoints/{first_ckpt(linear_run).name}"
+    )
+    assert manifest["status"] == "complete"
+    assert manifest["config"]["training_run"]["path"] == f"s3://{bucket}/run/.hydra/config.yaml"
+
+
+def test_a_checkpoint_over_http_predicts_the_local_bytes(
+    http_server, s3, linear_run, tmp_path
+) -> None:
+    server, root = http_server
+    local = first_ckpt(linear_run)
+    folder = root / tmp_path.name
+    folder.mkdir()
+    shutil.copy(local, folder / local.name)
+    url = f"{server.url}/{tmp_path.name}/{local.name}"
+
+    predict_in_process(
+        tmp_path, f"ckpt_path={local}", "model=linear", f"hydra.run.dir={tmp_path}/a"
+    )
+    manifest = predict_in_process(
+        tmp_path, f"ckpt_path={url}", "model=linear", f"hydra.run.dir={tmp_path}/b"
+    )
+    assert (tmp_path / "b" / "predictions.npy").read_bytes() == (
+        tmp_path / "a" / "predictions.npy"
+    ).read_bytes()
+    assert manifest["checkpoint"]["path"] == url
+    assert manifest["checkpoint"]["sha256"] == sha256(local)
+    assert manifest["checkpoint"]["version"]  # http.server's Last-Modified (no ETag)
+    predict_in_process(tmp_path, f"ckpt_path={url}", "model=linear", f"hydra.run.dir={tmp_path}/c")
+    assert server.requests("GET", f"/{tmp_path.name}/{local.name}") == 1
+
+
+class _Payload:
+    """Pickles as a call that would create ``marker``: the code a checkpoint may carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_payload_over_http_never_runs(http_server, s3, tmp_path) -> None:
+    import torch
+
+    from litpredict.process.errors import CheckpointError
+
+    server, root = http_server
+    marker = tmp_path / "payload-ran"
+    folder = root / tmp_path.name
+    folder.mkdir()
+    weights = {"net.weight": torch.zeros(1, 10), "hook": _Payload(marker)}
+    torch.save({"state_dict": weights, "epoch": 0, "global_step": 1}, folder / "evil.ckpt")
+    url = f"{server.url}/{tmp_path.name}/evil.ckpt"
+    with pytest.raises(CheckpointError, match="pickled Python object") as error:
+        predict_in_process(tmp_path, f"ckpt_path={url}", "model=linear")
+    assert url in str(error.value)  # named by its URL, not the cache's copy
+    assert not marker.exists()
+    assert server.requests("GET", f"/{tmp_path.name}/evil.ckpt") == 1
+
+
+def test_ranks_arriving_together_download_once(s3, s3_server, linear_run) -> None:
+    """Four processes' worth of fetches at once, local rank 0 among them or last to come:
+    one GET, one cached file for all (flock and the index, not Lightning, coordinate)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from litpredict.remote.cache import fetch
+
+    bucket, fs, _ = s3
+    for order, key in (("zero first", "together/a.ckpt"), ("zero last", "together/b.ckpt")):
+        fs.put_file(str(first_ckpt(linear_run)), f"{bucket}/{key}")
+        url = f"s3://{bucket}/{key}"
+        ranks = [0, 1, 2, 3] if order == "zero first" else [1, 2, 3, 0]
+
+        def rank(local: int, url: str = url, late: bool = order == "zero last") -> Path:
+            if late and local == 0:
+                time.sleep(1.0)  # the other ranks wait for rank 0, not download themselves
+            return fetch(url, first=local == 0).path
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            paths = set(pool.map(rank, ranks))
+        assert len(paths) == 1 and s3_server.requests("GET", f"/{bucket}/{key}") == 1
+
+
+def test_missing_credentials_are_named(s3, tmp_path, monkeypatch) -> None:
+    from litpredict.process.errors import RemoteCredentialsError
+
+    bucket, _, _ = s3
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(RemoteCredentialsError) as error:
+        predict_in_process(tmp_path, f"ckpt_path=s3://{bucket}/model.ckpt", "model=linear")
+    assert f"no credentials were found for s3://{bucket}/model.ckpt" in error.value.problem
+    assert "AWS_ACCESS_KEY_ID" in error.value.fix
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def test_a_missing_object_or_bucket_is_named(s3, tmp_path) -> None:
+    from litpredict.process.errors import RemoteNotFound
+
+    bucket, _, _ = s3
+    with pytest.raises(RemoteNotFound, match=f"s3://{bucket}/nothing.ckpt does not exist"):
+        predict_in_process(tmp_path, f"ckpt_path=s3://{bucket}/nothing.ckpt", "model=linear")
+    with pytest.raises(RemoteNotFound, match="the bucket 'no-such-bucket-x' does not exist"):
+        predict_in_process(tmp_path, "ckpt_path=s3://no-such-bucket-x/a.ckpt", "model=linear")
+
+
+def test_a_protocol_without_its_package_names_the_extra(tmp_path) -> None:
+    from litpredict.process.errors import MissingExtra
+
+    try:
+        import gcsfs  # noqa: F401
+
+        pytest.skip("gcsfs is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(MissingExtra) as error:
+        predict_in_process(tmp_path, "ckpt_path=gs://bucket/model.ckpt", "model=linear")
+    assert error.value.fix == "pip install 'litpredict[gcs]'"
+    assert "gcsfs" in error.value.problem
+
+
+@pytest.mark.slow
+def test_a_url_with_a_password_is_refused_before_anything_is_written(s3, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "predict",
+        "ckpt_path=https://someone:hunter2hunter2@127.0.0.1:9/model.ckpt",
+        "model=linear",
+        f"hydra.run.dir={run_dir}",
+        cwd=tmp_path,
+        check=False,
+        env=s3[2],
+    )
+    assert result.returncode == 2
+    assert "carries a credential" in result.stderr or "holds a credential" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert not run_dir.exists() or "hunter2" not in "".join(
+        p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file()
+    )
+
+
+def test_urls_with_credentials_are_refused_and_redacted() -> None:
+    from litpredict.process.errors import RemoteCredentialsError
+    from litpredict.remote import urls
+
+    assert urls.redacted("https://me:pw@host/x?X-Amz-Signature=abc&a=1") == (
+        "https://***@host/x?X-Amz-Signature=***&a=1"
+    )
+    for bad in ("https://me:pw@host/x.ckpt", "s3://bucket/x.ckpt?X-Amz-Credential=AKIA"):
+        with pytest.raises(RemoteCredentialsError):
+            urls.checked_url(bad)
+    assert urls.checked_url(" s3://bucket/epoch=3-step=100.ckpt ") == (
+        "s3://bucket/epoch=3-step=100.ckpt"
+    )
+    assert urls.credentials_in({"model": {"aws_secret_access_key": "x"}}) == [
+        "model.aws_secret_access_key"
+    ]
+    assert urls.credentials_in({"model": {"token_size": 3, "ckpt": "s3://b/k"}}) == []
+    assert urls.parent("s3://b/run/checkpoints/x.ckpt") == "s3://b/run/checkpoints"
+    assert urls.suffixes("s3://b/data.csv.gz") == ".csv.gz"
+    assert not urls.is_url("/local/epoch=3-step=100.ckpt")
+    assert not urls.is_url("file:///local/x.ckpt")
