@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from conftest import predict_in_process, run_cli
+from conftest import predict_in_process, read_manifest, run_cli
 
 pytest.importorskip("s3fs", reason="pip install -e '.[dev]' (s3fs, moto[server])")
 pytest.importorskip("moto.server", reason="pip install -e '.[dev]' (s3fs, moto[server])")
@@ -271,6 +271,50 @@ def test_a_pickle_payload_over_http_never_runs(http_server, s3, tmp_path) -> Non
     assert url in str(error.value)  # named by its URL, not the cache's copy
     assert not marker.exists()
     assert server.requests("GET", f"/{tmp_path.name}/evil.ckpt") == 1
+
+
+def _upload_tree(fs, local: Path, prefix: str) -> None:
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            fs.put_file(str(path), f"{prefix}/{path.relative_to(local).as_posix()}")
+
+
+@pytest.mark.slow
+def test_a_sweep_over_an_s3_glob_runs_in_training_order(s3, linear_run, tmp_path) -> None:
+    bucket, fs, env = s3
+    checkpoints = linear_run / "checkpoints"
+    _upload_tree(fs, checkpoints, f"{bucket}/run/checkpoints")
+    # a name that says nothing: its place comes from the epoch and step inside it
+    fs.put_file(str(checkpoints / "epoch=1-step=128.ckpt"), f"{bucket}/run/checkpoints/best.ckpt")
+    sweep = tmp_path / "sweep"
+    run_cli(
+        "predict",
+        "-m",
+        f"ckpt_path=glob(s3://{bucket}/run/checkpoints/*.ckpt)",
+        "model=linear",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        env=env,
+    )
+    jobs = sorted(
+        (p for p in sweep.iterdir() if p.is_dir()), key=lambda p: int(p.name.split("_")[0])
+    )
+    assert [p.name for p in jobs] == [
+        "0_epoch=0-step=64",
+        "1_best",
+        "2_epoch=1-step=128",
+        "3_last",
+    ]
+    paths = [read_manifest(job)["checkpoint"]["path"] for job in jobs]
+    assert paths == [f"s3://{bucket}/run/checkpoints/{p.name.split('_', 1)[1]}.ckpt" for p in jobs]
+    summary = (sweep / "summary.csv").read_text().splitlines()
+    assert len(summary) == 5 and all("complete" in row for row in summary[1:])
+    predict_in_process(
+        tmp_path, f"ckpt_path={checkpoints / 'epoch=0-step=64.ckpt'}", "model=linear"
+    )
+    assert (jobs[0] / "predictions.npy").read_bytes() == (
+        tmp_path / "run" / "predictions.npy"
+    ).read_bytes()
 
 
 def test_ranks_arriving_together_download_once(s3, s3_server, linear_run) -> None:

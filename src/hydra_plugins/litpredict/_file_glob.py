@@ -20,6 +20,7 @@ from hydra.errors import CompactHydraException
 _EPOCH = re.compile(r"epoch[=_](\d+)")
 _STEP = re.compile(r"step[=_](\d+)")
 _REFERENCE = re.compile(r"\$\{([^{}]+)\}")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class FileGlobError(CompactHydraException):
@@ -30,6 +31,23 @@ def name_progress(name: str) -> tuple[int | None, int | None]:
     """``(epoch, step)`` as a file name spells them, ``None`` where it does not."""
     epoch, step = _EPOCH.search(name), _STEP.search(name)
     return (int(epoch.group(1)) if epoch else None, int(step.group(1)) if step else None)
+
+
+def _is_url(path: str) -> bool:
+    return bool(_URL.match(str(path)))
+
+
+def _remote_progress(url: str) -> tuple[int | None, int | None]:
+    """``(epoch, step)`` of a remote checkpoint, read from its first and last bytes through
+    ranged reads (a few small requests, never the whole file); unknown on any failure."""
+    from litpredict.checkpoint.progress import UNKNOWN, read_progress
+    from litpredict.remote.stores import FsspecStore
+
+    try:
+        with FsspecStore(url).open(url) as file:
+            return read_progress(file)
+    except Exception:
+        return UNKNOWN
 
 
 def checkpoint_sort_key(path: str) -> tuple[Any, ...]:
@@ -44,14 +62,15 @@ def checkpoint_sort_key(path: str) -> tuple[Any, ...]:
     from litpredict.checkpoint.progress import read_progress  # stdlib only, no torch
 
     p = Path(path)
-    epoch, step = read_progress(p)
+    folder = path.rpartition("/")[0] if _is_url(path) else str(p.parent)
+    epoch, step = _remote_progress(path) if _is_url(path) else read_progress(p)
     if epoch is None and step is None:
         epoch, step = name_progress(p.name)
     last = p.stem == "last" or p.stem.startswith("last-")
     if epoch is None and step is None:
-        return (str(p.parent), 1, -1, -1, not last, p.name)
+        return (folder, 1, -1, -1, not last, p.name)
     numbers = (-1 if epoch is None else epoch, -1 if step is None else step)
-    return (str(p.parent), 0, *numbers, last, p.name)
+    return (folder, 0, *numbers, last, p.name)
 
 
 def run_of(path: str) -> Path:
@@ -92,15 +111,36 @@ def _excluded(path: str, patterns: Iterable[str]) -> bool:
 
 
 def expand(include: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
-    """Absolute paths of files matching any ``include`` and no ``exclude``, in training order."""
-    exclude = [os.path.expanduser(str(p)) for p in exclude]
+    """Absolute paths of files matching any ``include`` and no ``exclude``, in training order.
+
+    A URL pattern (``s3://bucket/run/checkpoints/*.ckpt``) is listed by its store: the
+    matching objects' URLs, ordered by the epoch and step each holds (read in a few small
+    ranged requests) or else by name, as local files are.
+    """
+    exclude = [str(p) if _is_url(str(p)) else os.path.expanduser(str(p)) for p in exclude]
     found: set[str] = set()
     for pattern in include:
+        if _is_url(str(pattern)):
+            found.update(u for u in _remote_glob(str(pattern)) if not _excluded(u, exclude))
+            continue
         for match in glob.glob(os.path.expanduser(str(pattern)), recursive=True):
             path = os.path.abspath(match)
             if os.path.isfile(path) and not _excluded(path, exclude):
                 found.add(path)
     return sorted(found, key=checkpoint_sort_key)
+
+
+def _remote_glob(pattern: str) -> list[str]:
+    """The URLs a store lists for ``pattern``; its errors (a missing bucket or credential)
+    as Hydra prints them: the message alone."""
+    from litpredict.process.errors import UserError
+    from litpredict.remote.stores import store_for
+    from litpredict.remote.urls import checked_url
+
+    try:
+        return store_for(pattern).glob(checked_url(pattern, "glob()"))
+    except UserError as error:
+        raise FileGlobError(f"glob({pattern}): {error.message}") from None
 
 
 def references(patterns: Iterable[str]) -> list[str]:
