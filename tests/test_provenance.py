@@ -99,7 +99,7 @@ def test_background_fingerprint_gives_the_same_entries(tmp_path) -> None:
 
 
 def test_background_fingerprint_reraises_on_the_callers_thread(tmp_path, monkeypatch) -> None:
-    def fail(paths, algorithm):
+    def fail(paths, algorithm, remote=None):
         raise OSError("disk gone")
 
     monkeypatch.setattr(provenance, "data_fingerprint", fail)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
 
-from conftest import predict_in_process, read_manifest, run_cli
+from conftest import plain_lightning_checkpoint, predict_in_process, read_manifest, run_cli
 
 pytest.importorskip("s3fs", reason="pip install -e '.[dev]' (s3fs, moto[server])")
 pytest.importorskip("moto.server", reason="pip install -e '.[dev]' (s3fs, moto[server])")
@@ -317,6 +318,134 @@ def test_a_sweep_over_an_s3_glob_runs_in_training_order(s3, linear_run, tmp_path
     ).read_bytes()
 
 
+def test_an_array_file_on_s3_predicts_like_the_local_file(s3, linear_run, tmp_path) -> None:
+    bucket, fs, _ = s3
+    features = np.random.default_rng(7).normal(size=(300, 10)).astype(np.float32)
+    np.save(tmp_path / "x.npy", features)
+    fs.put_file(str(tmp_path / "x.npy"), f"{bucket}/data/x.npy")
+    ckpt = f"ckpt_path={first_ckpt(linear_run)}"
+    common = ("model=linear", "datamodule=array_file", ckpt)
+    predict_in_process(
+        tmp_path, *common, f"datamodule.path={tmp_path / 'x.npy'}", f"hydra.run.dir={tmp_path}/a"
+    )
+    manifest = predict_in_process(
+        tmp_path,
+        *common,
+        f"datamodule.path=s3://{bucket}/data/x.npy",
+        f"hydra.run.dir={tmp_path}/b",
+    )
+    assert (tmp_path / "b" / "predictions.npy").read_bytes() == (
+        tmp_path / "a" / "predictions.npy"
+    ).read_bytes()
+    [data] = manifest["data"]
+    assert data["path"] == f"s3://{bucket}/data/x.npy"
+    assert data["sha256"] == sha256(tmp_path / "x.npy")
+    assert data["etag"] == fs.info(f"{bucket}/data/x.npy")["ETag"].strip('"')
+
+
+@pytest.fixture(scope="session")
+def cnn_checkpoint(tmp_path_factory) -> Path:
+    """litpredict's CNN fitted for 3 steps with plain Lightning."""
+    import torch
+
+    from litpredict.models import CNNClassifier
+
+    path = tmp_path_factory.mktemp("cnn") / "cnn.ckpt"
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 3, 32, 32, generator=generator)
+    plain_lightning_checkpoint(CNNClassifier(), x, torch.randint(0, 10, (16,)), path)
+    return path
+
+
+def test_an_image_folder_on_s3_predicts_like_the_local_folder(
+    s3, s3_server, cnn_checkpoint, tmp_path
+) -> None:
+    from test_article_models import write_image_folder
+
+    bucket, fs, _ = s3
+    write_image_folder(tmp_path / "images", n_per_class=3)
+    _upload_tree(fs, tmp_path / "images", f"{bucket}/images")
+    common = ("model=cnn", "datamodule=image_folder", "datamodule.num_workers=0")
+    common += (f"ckpt_path={cnn_checkpoint}",)
+    predict_in_process(
+        tmp_path, *common, f"datamodule.root={tmp_path / 'images'}", f"hydra.run.dir={tmp_path}/a"
+    )
+    url = f"s3://{bucket}/images"
+    manifest = predict_in_process(
+        tmp_path, *common, f"datamodule.root={url}", f"hydra.run.dir={tmp_path}/b"
+    )
+    assert (tmp_path / "b" / "predictions.npy").read_bytes() == (
+        tmp_path / "a" / "predictions.npy"
+    ).read_bytes()
+    local_ids = (tmp_path / "a" / "ids.txt").read_text().splitlines()
+    ids = (tmp_path / "b" / "ids.txt").read_text().splitlines()
+    assert ids == [
+        f"{url}/{Path(i).relative_to(tmp_path / 'images').as_posix()}" for i in local_ids
+    ]
+    [data] = manifest["data"]
+    assert (data["path"], data["files"]) == (url, 6)
+    gets = s3_server.requests("GET", f"/{bucket}/images/cat/000.png")
+    assert gets == 1
+    again = predict_in_process(
+        tmp_path, *common, f"datamodule.root={url}", f"hydra.run.dir={tmp_path}/c"
+    )
+    assert s3_server.requests("GET", f"/{bucket}/images/cat/000.png") == 1  # cached
+    assert again["data"] == manifest["data"]
+    fs.pipe(f"{bucket}/images/cat/000.png", (tmp_path / "images" / "dog" / "000.png").read_bytes())
+    changed = predict_in_process(
+        tmp_path, *common, f"datamodule.root={url}", f"hydra.run.dir={tmp_path}/d"
+    )
+    assert changed["data"][0]["sha256"] != data["sha256"]  # the fingerprint covers the objects
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_two_ddp_ranks_fetch_each_object_once(s3, s3_server, linear_run, tmp_path) -> None:
+    """trainer=ddp_cpu: the checkpoint (main process) and the data (each rank's datamodule
+    set-up, and the fingerprint) are each downloaded once."""
+    bucket, fs, env = s3
+    key = f"{bucket}/ddp/model.ckpt"
+    fs.put_file(str(first_ckpt(linear_run)), key)
+    features = np.random.default_rng(11).normal(size=(501, 10)).astype(np.float32)
+    fs.pipe(f"{bucket}/ddp/x.npy", _npy(features))
+    np.save(tmp_path / "x.npy", features)
+    common = ("model=linear", "datamodule=array_file", "datamodule.batch_size=64")
+    run_cli(
+        "predict",
+        *common,
+        f"ckpt_path=s3://{key}",
+        f"datamodule.path=s3://{bucket}/ddp/x.npy",
+        "trainer=ddp_cpu",
+        f"hydra.run.dir={tmp_path / 'ddp'}",
+        cwd=tmp_path,
+        env=env,
+    )
+    manifest = read_manifest(tmp_path / "ddp")
+    assert (manifest["world_size"], manifest["num_predictions"]) == (2, 501)
+    assert s3_server.requests("GET", f"/{key}") == 1
+    assert s3_server.requests("GET", f"/{bucket}/ddp/x.npy") == 1
+    predict_in_process(
+        tmp_path,
+        *common,
+        f"ckpt_path={first_ckpt(linear_run)}",
+        f"datamodule.path={tmp_path / 'x.npy'}",
+    )
+    np.testing.assert_allclose(
+        np.load(tmp_path / "ddp" / "predictions.npy"),
+        np.load(tmp_path / "run" / "predictions.npy"),
+        rtol=1e-6,
+        atol=1e-7,
+    )
+
+
 def test_ranks_arriving_together_download_once(s3, s3_server, linear_run) -> None:
     """Four processes' worth of fetches at once, local rank 0 among them or last to come:
     one GET, one cached file for all (flock and the index, not Lightning, coordinate)."""
@@ -361,6 +490,21 @@ def test_a_missing_object_or_bucket_is_named(s3, tmp_path) -> None:
         predict_in_process(tmp_path, f"ckpt_path=s3://{bucket}/nothing.ckpt", "model=linear")
     with pytest.raises(RemoteNotFound, match="the bucket 'no-such-bucket-x' does not exist"):
         predict_in_process(tmp_path, "ckpt_path=s3://no-such-bucket-x/a.ckpt", "model=linear")
+
+
+def test_a_missing_data_object_is_named(s3, linear_run, tmp_path) -> None:
+    from litpredict.process.errors import RemoteNotFound
+
+    bucket, _, _ = s3
+    with pytest.raises(RemoteNotFound, match=f"s3://{bucket}/none.npy does not exist"):
+        predict_in_process(
+            tmp_path,
+            f"ckpt_path={first_ckpt(linear_run)}",
+            "model=linear",
+            "datamodule=array_file",
+            f"datamodule.path=s3://{bucket}/none.npy",
+        )
+    assert read_manifest(tmp_path / "run")["status"] == "failed"
 
 
 def test_a_protocol_without_its_package_names_the_extra(tmp_path) -> None:

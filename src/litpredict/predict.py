@@ -43,6 +43,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.process.console import result_line
     from litpredict.process.console_callbacks import what_runs
     from litpredict.process.ranks import is_global_zero
+    from litpredict.remote.fingerprint import cached_entry
     from litpredict.remote.urls import refuse_credentials
     from litpredict.rundir import provenance
     from litpredict.rundir.manifest import COMPLETE
@@ -80,7 +81,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             datamodule = use_split(build_datamodule(cfg), cfg.get("split", "predict"))
             inputs = input_files_of(datamodule) if manifest.enabled else []
             data_hash = cfg.get("data_hash", provenance.DATA_HASH)
-            fingerprint = provenance.BackgroundFingerprint(inputs, data_hash)
+            fingerprint = provenance.BackgroundFingerprint(inputs, data_hash, cached_entry)
             checkpoint = read_checkpoint(ckpt_file, ckpt.source)
             manifest.update(checkpoint=_checkpoint_record(ckpt, checkpoint))
             if model_unknown(cfg, job.overrides, trained_model_target(checkpoint)):
@@ -131,6 +132,7 @@ def _already_complete(
     data): an error in a single run; in a sweep ``(None, why)``, the job is redone (a
     sweep resumed after its data was regenerated must not keep stale predictions).
     """
+    from litpredict.remote.fingerprint import cached_entry
     from litpredict.rundir.hashing import sha256_file
     from litpredict.rundir.manifest import is_complete, read_manifest
     from litpredict.rundir.ownership import RunDirError, differences
@@ -138,7 +140,7 @@ def _already_complete(
     if not is_complete(job.run_dir):
         return None, None
     manifest = read_manifest(job.run_dir)
-    changes = differences(manifest, config, job.run_dir, sha256_file(ckpt_file))
+    changes = differences(manifest, config, job.run_dir, sha256_file(ckpt_file), cached_entry)
     if not changes:
         log.info("%s is already complete (outputs verified); nothing to do", job.run_dir)
         return manifest, None

@@ -15,6 +15,13 @@ SUFFIXES = (".npy", ".csv", ".parquet")
 
 
 def _existing(path: str | Path, what: str) -> Path:
+    """The local file ``path`` names; a URL's is the cache's copy (fetched once per node)."""
+    from litpredict.remote.urls import is_url
+
+    if is_url(path):
+        from litpredict.remote.cache import fetch
+
+        return fetch(str(path)).path
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(
@@ -124,12 +131,29 @@ class ArrayFileDataModule(ArrayDataModule):
         self.val_fraction = val_fraction
 
     @property
-    def input_files(self) -> list[Path]:
-        """The files predictions depend on (for the manifest's data fingerprint)."""
-        return [Path(p) for p in (self.path, self.target_path) if p]
+    def input_files(self) -> list[Path | str]:
+        """The files predictions depend on (for the manifest's data fingerprint); URLs as
+        typed (fingerprinted by their objects' SHA-256 and ETag)."""
+        from litpredict.remote.urls import is_url
+
+        return [p if is_url(p) else Path(p) for p in (self.path, self.target_path) if p]
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The features (and targets); errors name a URL, not the cache's copy of it."""
+        fetched: dict[str, str] = {}  # the cache's copy -> the URL
+        try:
+            return self._read_arrays(fetched)
+        except DataError as error:
+            problem = error.problem
+            for local, url in fetched.items():
+                problem = problem.replace(local, url)
+            if problem == error.problem:
+                raise
+            raise DataError(problem, error.fix) from error
+
+    def _read_arrays(self, fetched: dict[str, str]) -> tuple[np.ndarray, np.ndarray | None]:
         path = _existing(self.path, "the data file")
+        fetched[str(path)] = str(self.path)
         if path.suffix not in SUFFIXES:
             raise DataError(f"unsupported data file {str(path)!r}", f"use one of {SUFFIXES}")
         targets = None
@@ -148,7 +172,9 @@ class ArrayFileDataModule(ArrayDataModule):
             if target_names:
                 targets = np.stack(numeric_columns(path, columns, target_names), axis=1)
         if self.target_path:
-            targets = read_npy(_existing(self.target_path, "the target file"))
+            target_file = _existing(self.target_path, "the target file")
+            fetched[str(target_file)] = str(self.target_path)
+            targets = read_npy(target_file)
         return features, targets
 
     def load_predict(self) -> ArrayDataset:

@@ -292,14 +292,30 @@ class ImageFolderDataModule(ArrayDataModule):
         }
 
     @property
-    def input_files(self) -> list[Path]:
-        return [Path(self.root)]
+    def input_files(self) -> list[Path | str]:
+        from litpredict.remote.urls import is_url
+
+        return [self.root if is_url(self.root) else Path(self.root)]
+
+    def _dataset(self) -> ImageFolderDataset:
+        """The images under ``root``; a URL's are fetched into the cache (once per node) and
+        read from a local tree of them, with their URLs as sample ids."""
+        from litpredict.remote.urls import is_url
+
+        if not is_url(self.root):
+            return ImageFolderDataset(self.root, **self.image_options)
+        from litpredict.remote.folders import mirror
+
+        tree = mirror(str(self.root), suffixes=EXTENSIONS)
+        dataset = ImageFolderDataset(tree.root, **self.image_options)
+        dataset.sample_ids = [tree.url_of(path) for path in dataset.sample_ids]
+        return dataset
 
     def load_predict(self) -> ImageFolderDataset:
-        return ImageFolderDataset(self.root, **self.image_options)
+        return self._dataset()
 
     def load_fit(self) -> tuple[Dataset, Dataset]:
-        dataset = ImageFolderDataset(self.root, **self.image_options)
+        dataset = self._dataset()
         if not dataset.labelled:
             raise DataError(
                 f"the image folder {self.root!r} has no class subfolders: nothing to train on",

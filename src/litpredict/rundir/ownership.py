@@ -33,7 +33,7 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litpredict.process.errors import UserError
 from litpredict.rundir.manifest import (
@@ -44,6 +44,9 @@ from litpredict.rundir.manifest import (
     RUNNING,
     read_manifest,
 )
+
+if TYPE_CHECKING:
+    from litpredict.rundir.provenance import RemoteEntry
 
 LOCK = ".litpredict.lock"
 HYDRA = ".hydra"
@@ -371,12 +374,24 @@ def config_changes(before: dict[str, Any], after: dict[str, Any], after_dir: Pat
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
 
 
-def data_changes(manifest: dict[str, Any]) -> list[str]:
-    """The input files whose fingerprint differs from the one the manifest recorded."""
-    from litpredict.rundir.provenance import algorithm_of, content_of, data_fingerprint
+def data_changes(manifest: dict[str, Any], remote: RemoteEntry | None = None) -> list[str]:
+    """The input files whose fingerprint differs from the one the manifest recorded.
+
+    A URL is checked through ``remote`` (litpredict.remote.fingerprint), else skipped.
+    """
+    from litpredict.rundir.provenance import algorithm_of, content_of, data_fingerprint, is_url
 
     changes = []
     for before in manifest.get("data") or []:
+        if is_url(before["path"]):
+            if remote is None:
+                continue
+            after = remote(before["path"], algorithm_of(before))
+            if after.get("missing"):
+                changes.append(f"data {before['path']} is gone")
+            elif content_of(before) != content_of(after):
+                changes.append(f"data {before['path']} changed ({_tags(before, after)})")
+            continue
         path = Path(before["path"])
         if not path.exists():
             changes.append(f"data {path} is gone")
@@ -387,8 +402,21 @@ def data_changes(manifest: dict[str, Any]) -> list[str]:
     return changes
 
 
+def _tags(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """How a remote object changed: its SHA-256, and its ETag/version where the store says."""
+    said = [f"sha256 {before.get('sha256', '?')[:12]} -> {after.get('sha256', '?')[:12]}"]
+    for key in ("etag", "version"):
+        if before.get(key) != after.get(key):
+            said.append(f"{key} {before.get(key)} -> {after.get(key)}")
+    return "; ".join(said)
+
+
 def differences(
-    manifest: dict[str, Any], config: dict[str, Any], run_dir: Path, checkpoint_sha256: str
+    manifest: dict[str, Any],
+    config: dict[str, Any],
+    run_dir: Path,
+    checkpoint_sha256: str,
+    remote: RemoteEntry | None = None,
 ) -> list[str]:
     """Why the complete run in ``manifest`` is not this run (empty: it is this run)."""
     changes = []
@@ -398,7 +426,7 @@ def differences(
     if changed:
         changes.append("another config (" + "; ".join(changed[:3]))
         changes[-1] += f"; +{len(changed) - 3} more)" if len(changed) > 3 else ")"
-    return changes + data_changes(manifest)
+    return changes + data_changes(manifest, remote)
 
 
 def clear_leftovers(run_dir: Path) -> None:

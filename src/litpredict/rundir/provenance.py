@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from litpredict.rundir.hashing import HASHES, hash_file
 FULL_HASH_LIMIT = 2 << 30
 DATA_HASH = "xxh3_128"  # the default; ``data_hash=sha256`` for sha256sum-checkable entries
 DIRECTORY_FILE_LIMIT = 100_000
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# (url, algorithm) -> the URL's fingerprint entry: how rundir/ is handed remote inputs
+RemoteEntry = Callable[[str, str], dict[str, Any]]
 
 
 OPTIONAL = frozenset({"lightning"})  # left out of ``versions`` when not installed
@@ -200,11 +205,25 @@ def file_fingerprint(path: Path, algorithm: str = DATA_HASH) -> dict[str, Any]:
     return entry
 
 
-def data_fingerprint(paths: list[Path], algorithm: str = DATA_HASH) -> list[dict[str, Any]]:
-    """Fingerprints of the files a datamodule reads; a directory lists its files."""
+def is_url(path: Any) -> bool:
+    """Whether an input is a URL (``s3://``, ``https://``) rather than a local path."""
+    return isinstance(path, str) and bool(_URL.match(path)) and not path.startswith("file:")
+
+
+def data_fingerprint(
+    paths: list[Path | str], algorithm: str = DATA_HASH, remote: RemoteEntry | None = None
+) -> list[dict[str, Any]]:
+    """Fingerprints of the files a datamodule reads; a directory lists its files.
+
+    A URL's entry comes from ``remote(url, algorithm)`` (litpredict.remote.fingerprint:
+    its SHA-256 and ETag); without one it is recorded as not checked.
+    """
     checked_data_hash(algorithm)
     entries = []
     for path in paths:
+        if is_url(path):
+            entries.append(remote(path, algorithm) if remote else {"path": path, "unchecked": True})
+            continue
         path = Path(path).expanduser()
         if path.is_file():
             entries.append(file_fingerprint(path, algorithm))
@@ -229,18 +248,26 @@ class BackgroundFingerprint:
     adding to the run. A daemon thread never delays the exit of a run that failed.
     """
 
-    def __init__(self, paths: list[Path], algorithm: str = DATA_HASH) -> None:
+    def __init__(
+        self,
+        paths: list[Path | str],
+        algorithm: str = DATA_HASH,
+        remote: RemoteEntry | None = None,
+    ) -> None:
         HASHES[checked_data_hash(algorithm)]()  # imports the hash module on this thread
         self._entries: list[dict[str, Any]] | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(list(paths), algorithm), name="fingerprint", daemon=True
+            target=self._run,
+            args=(list(paths), algorithm, remote),
+            name="fingerprint",
+            daemon=True,
         )
         self._thread.start()
 
-    def _run(self, paths: list[Path], algorithm: str) -> None:
+    def _run(self, paths: list[Path | str], algorithm: str, remote: RemoteEntry | None) -> None:
         try:
-            self._entries = data_fingerprint(paths, algorithm)
+            self._entries = data_fingerprint(paths, algorithm, remote)
         except BaseException as error:  # re-raised on the caller's thread by result()
             self._error = error
 
