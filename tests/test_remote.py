@@ -9,6 +9,7 @@ count the downloads (a GET of an object is one line).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -398,6 +399,115 @@ def test_an_image_folder_on_s3_predicts_like_the_local_folder(
     assert changed["data"][0]["sha256"] != data["sha256"]  # the fingerprint covers the objects
 
 
+def s3_keys(fs, prefix: str) -> set[str]:
+    return {path[len(prefix) + 1 :] for path in fs.find(prefix)}
+
+
+def test_upload_to_puts_the_outputs_then_the_manifest_last(
+    s3, s3_server, linear_run, tmp_path
+) -> None:
+    bucket, fs, _ = s3
+    target = f"s3://{bucket}/out/run1"
+    manifest = predict_in_process(
+        tmp_path, f"ckpt_path={first_ckpt(linear_run)}", "model=linear", f"upload_to={target}"
+    )
+    run_dir = tmp_path / "run"
+    assert manifest["upload"] == {
+        "url": target,
+        "files": ["predictions.npy", "manifest.json"],
+        "complete": True,
+    }
+    assert read_manifest(run_dir)["upload"]["complete"] is True
+    assert s3_keys(fs, f"{bucket}/out/run1") == {"predictions.npy", "manifest.json"}
+    assert (
+        fs.cat(f"{bucket}/out/run1/predictions.npy") == (run_dir / "predictions.npy").read_bytes()
+    )
+    assert json.loads(fs.cat(f"{bucket}/out/run1/manifest.json")) == read_manifest(run_dir)
+    puts = [
+        unquote(m.group(2))
+        for m in map(REQUEST.search, s3_server.log.read_text().splitlines())
+        if m and m.group(1) == "PUT" and f"/{bucket}/out/run1/" in unquote(m.group(2))
+    ]
+    assert puts[-1].endswith("/manifest.json") and len(puts) == 2
+
+
+def test_an_unfinished_upload_is_finished_by_the_same_command(
+    s3, s3_server, linear_run, tmp_path, monkeypatch
+) -> None:
+    from litpredict.process.errors import RemoteError
+
+    bucket, fs, _ = s3
+    target = f"s3://{bucket}/out/run2"
+    command = (f"ckpt_path={first_ckpt(linear_run)}", "model=linear", f"upload_to={target}")
+    # The store is unreachable when the run ends: predictions complete, upload not.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(RemoteError, match=r"out/run2"):
+        predict_in_process(tmp_path, *command)
+    run_dir = tmp_path / "run"
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "complete" and "upload" not in manifest  # never started
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.url)
+    # As an upload stopped after its first file leaves it: its record, that file, no manifest.
+    _started(run_dir, target)
+    fs.put_file(str(run_dir / "predictions.npy"), f"{bucket}/out/run2/predictions.npy")
+    before = s3_server.requests("PUT", f"/{bucket}/out/run2/predictions.npy")
+    manifest = predict_in_process(tmp_path, *command)
+    assert manifest["upload"]["complete"] is True
+    assert s3_server.requests("PUT", f"/{bucket}/out/run2/predictions.npy") == before  # not again
+    assert s3_server.requests("PUT", f"/{bucket}/out/run2/manifest.json") == 1
+    assert json.loads(fs.cat(f"{bucket}/out/run2/manifest.json")) == read_manifest(run_dir)
+    predict_in_process(tmp_path, *command)  # complete and uploaded: nothing to do
+    assert s3_server.requests("PUT", f"/{bucket}/out/run2/manifest.json") == 1
+
+
+def _started(run_dir: Path, target: str) -> None:
+    """The local record an upload writes before it sends its first file."""
+    from litpredict.rundir.files import write_json
+
+    manifest = read_manifest(run_dir)
+    files = ["predictions.npy", "manifest.json"]
+    manifest["upload"] = {"url": target, "files": files, "complete": False}
+    write_json(run_dir / "manifest.json", manifest)
+
+
+def test_upload_never_writes_over_another_run(s3, linear_run, tmp_path) -> None:
+    from litpredict.process.errors import RemoteError
+
+    bucket, fs, _ = s3
+    fs.pipe(f"{bucket}/taken/notes.txt", b"someone else's")
+    with pytest.raises(RemoteError, match="already holds 1 objects"):
+        predict_in_process(
+            tmp_path,
+            f"ckpt_path={first_ckpt(linear_run)}",
+            "model=linear",
+            f"upload_to=s3://{bucket}/taken",
+        )
+    assert fs.cat(f"{bucket}/taken/notes.txt") == b"someone else's"
+
+
+@pytest.mark.slow
+def test_a_sweep_uploads_one_prefix_per_job(s3, linear_run, tmp_path) -> None:
+    bucket, fs, env = s3
+    checkpoints = linear_run / "checkpoints"
+    sweep = tmp_path / "sweep"
+    run_cli(
+        "predict",
+        "-m",
+        f"ckpt_path=glob({checkpoints}/epoch=*.ckpt)",
+        "model=linear",
+        f"upload_to=s3://{bucket}/sweep",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        env=env,
+    )
+    for job in ("0_epoch=0-step=64", "1_epoch=1-step=128"):
+        keys = s3_keys(fs, f"{bucket}/sweep/{job}")
+        assert {"predictions.npy", "manifest.json", ".hydra/config.yaml"} <= keys
+        uploaded = json.loads(fs.cat(f"{bucket}/sweep/{job}/manifest.json"))
+        assert uploaded == read_manifest(sweep / job)
+
+
 def _npy(array: np.ndarray) -> bytes:
     import io
 
@@ -520,6 +630,29 @@ def test_a_protocol_without_its_package_names_the_extra(tmp_path) -> None:
         predict_in_process(tmp_path, "ckpt_path=gs://bucket/model.ckpt", "model=linear")
     assert error.value.fix == "pip install 'litpredict[gcs]'"
     assert "gcsfs" in error.value.problem
+
+
+@pytest.mark.slow
+def test_credentials_reach_neither_the_manifest_nor_a_log(s3, linear_run, tmp_path) -> None:
+    bucket, fs, env = s3
+    fs.put_file(str(first_ckpt(linear_run)), f"{bucket}/model.ckpt")
+    run_dir = tmp_path / "run"
+    run_cli(
+        "predict",
+        f"ckpt_path=s3://{bucket}/model.ckpt",
+        "model=linear",
+        f"upload_to=s3://{bucket}/out",
+        f"hydra.run.dir={run_dir}",
+        "hydra.verbose=true",  # every logger at DEBUG: botocore would print its headers
+        cwd=tmp_path,
+        env=env,
+    )
+    local = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".log") for p in local)
+    for path in [*local, *fs.find(f"{bucket}/out")]:
+        text = path.read_bytes() if isinstance(path, Path) else fs.cat(path)
+        assert SECRET.encode() not in text, path
+        assert KEY_ID.encode() not in text, path
 
 
 @pytest.mark.slow

@@ -25,11 +25,22 @@ log = logging.getLogger(__name__)
 
 
 def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
-    """Predict into ``job.run_dir``, held locked; a run already complete there is returned."""
+    """Predict into ``job.run_dir``, held locked; a run already complete there is returned.
+
+    With ``upload_to``, a complete run is then uploaded (or its unfinished upload finished).
+    """
+    from litpredict.process.ranks import is_global_zero
+    from litpredict.rundir.manifest import COMPLETE
     from litpredict.rundir.ownership import locked_run_dir
 
     with locked_run_dir(job.run_dir):
-        return _predict_locked(cfg, job)
+        result = _predict_locked(cfg, job)
+        upload_to = cfg.get("upload_to")
+        if upload_to and is_global_zero() and result.get("status") == COMPLETE:
+            from litpredict.remote.upload import target_of, upload_run
+
+            result = upload_run(job.run_dir, target_of(upload_to, job.run_dir, job.multirun))
+        return result
 
 
 def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:

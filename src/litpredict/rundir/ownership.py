@@ -58,7 +58,8 @@ WRITE_PROBE = ".litpredict-write-test-*.tmp"  # process.hydra_callbacks: made an
 LEFTOVER_DIRS = (SHARDS, STAGING)
 # Resolved config keys that do not change what a run writes: a terminal or not, where
 # runs go by default (an explicit hydra.run.dir does not depend on it).
-IGNORED_KEYS = {"trainer.enable_progress_bar", "paths.root"}
+# ``upload_to``: where the outputs are copied once complete, not what they are.
+IGNORED_KEYS = {"trainer.enable_progress_bar", "paths.root", "upload_to"}
 RUN_DIR_MARK = "<run_dir>"
 
 # The commands that write, as a manifest's ``kind`` names them (a manifest without one is
