@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 
-from conftest import plain_lightning_checkpoint, predict_in_process, read_manifest, run_cli
+from conftest import REPO, plain_lightning_checkpoint, predict_in_process, read_manifest, run_cli
 
 pytest.importorskip("s3fs", reason="pip install -e '.[dev]' (s3fs, moto[server])")
 pytest.importorskip("moto.server", reason="pip install -e '.[dev]' (s3fs, moto[server])")
@@ -506,6 +506,46 @@ def test_a_sweep_uploads_one_prefix_per_job(s3, linear_run, tmp_path) -> None:
         assert {"predictions.npy", "manifest.json", ".hydra/config.yaml"} <= keys
         uploaded = json.loads(fs.cat(f"{bucket}/sweep/{job}/manifest.json"))
         assert uploaded == read_manifest(sweep / job)
+
+
+def reproduce(run_dir: Path, new_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "litpredict.reproduce", str(run_dir), f"hydra.run.dir={new_dir}"],
+        cwd=run_dir.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO / "tests"), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_reproduce_fetches_again_and_names_a_changed_object(s3, linear_run, tmp_path) -> None:
+    bucket, fs, env = s3
+    key = f"{bucket}/run/model.ckpt"
+    fs.put_file(str(first_ckpt(linear_run)), key)
+    features = np.random.default_rng(9).normal(size=(100, 10)).astype(np.float32)
+    fs.pipe(f"{bucket}/data/x.npy", _npy(features))
+    predict_in_process(
+        tmp_path,
+        f"ckpt_path=s3://{key}",
+        "model=linear",
+        "datamodule=array_file",
+        f"datamodule.path=s3://{bucket}/data/x.npy",
+    )
+    run_dir = tmp_path / "run"
+    same = reproduce(run_dir, tmp_path / "again", env)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "reproduced" in same.stdout
+
+    old_etag = fs.info(key)["ETag"].strip('"')
+    fs.put_file(str(linear_run / "checkpoints" / "last.ckpt"), key)
+    fs.pipe(f"{bucket}/data/x.npy", _npy(features * 2))
+    changed = reproduce(run_dir, tmp_path / "changed", env)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert f"input changed: checkpoint s3://{key} changed" in changed.stdout
+    assert f"etag {old_etag} -> " in changed.stdout
+    assert f"input changed: data s3://{bucket}/data/x.npy changed" in changed.stdout
 
 
 def _npy(array: np.ndarray) -> bytes:

@@ -90,7 +90,9 @@ def reproduce(
     changes = input_changes(manifest)
     old_dir = (manifest["config"].get("paths") or {}).get("run_dir") or str(run_dir)
     config = rewrite(manifest["config"], str(old_dir), str(new_dir))
-    config["ckpt_path"] = manifest["checkpoint"]["path"]
+    config["ckpt_path"] = manifest["checkpoint"]["path"]  # a URL is fetched again, verified
+    if config.get("upload_to"):
+        config["upload_to"] = None  # the re-run is compared, not uploaded over the original
     if workdir is not None:
         print(f"working in {workdir} (asked for on the command line)")
         os.chdir(workdir)

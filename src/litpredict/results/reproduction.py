@@ -112,18 +112,43 @@ def _interpolations(value: Any, where: str) -> list[str]:
 
 
 def input_changes(manifest: dict[str, Any]) -> list[str]:
-    """Inputs whose content differs from what the manifest recorded."""
+    """Inputs whose content differs from what the manifest recorded.
+
+    Remote inputs (a checkpoint or data at a URL) are downloaded again and hashed: a
+    changed object is named with its old and new SHA-256 and ETag/version.
+    """
+    from litpredict.remote.fingerprint import refetched
+    from litpredict.remote.urls import is_url
     from litpredict.rundir.hashing import sha256_file
     from litpredict.rundir.ownership import data_changes
 
     changes = []
     checkpoint = manifest.get("checkpoint") or {}
+    if is_url(checkpoint.get("path")):
+        return _remote_checkpoint_change(checkpoint) + data_changes(manifest, refetched)
     path = Path(checkpoint.get("path", ""))
     if not path.is_file():
         changes.append(f"checkpoint {path} is gone")
     elif sha256_file(path) != checkpoint.get("sha256"):
         changes.append(f"checkpoint {path} changed (sha256 differs from the manifest's)")
-    return changes + data_changes(manifest)
+    return changes + data_changes(manifest, refetched)
+
+
+def _remote_checkpoint_change(checkpoint: dict[str, Any]) -> list[str]:
+    """The checkpoint at its URL, fetched again, against the manifest's SHA-256."""
+    from litpredict.remote.fingerprint import refetched
+
+    url = checkpoint["path"]
+    now = refetched(url)
+    if now.get("missing"):
+        return [f"checkpoint {url} is gone"]
+    if now.get("sha256") == checkpoint.get("sha256"):
+        return []
+    said = [f"sha256 {str(checkpoint.get('sha256'))[:12]} -> {now['sha256'][:12]}"]
+    for key in ("etag", "version"):
+        if checkpoint.get(key) != now.get(key):
+            said.append(f"{key} {checkpoint.get(key)} -> {now.get(key)}")
+    return [f"checkpoint {url} changed ({'; '.join(said)})"]
 
 
 def compare_outputs(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
