@@ -37,24 +37,34 @@ def _is_url(path: str) -> bool:
     return bool(_URL.match(str(path)))
 
 
-def _remote_progress(url: str) -> tuple[int | None, int | None]:
-    """``(epoch, step)`` of a remote checkpoint, read from its first and last bytes through
-    ranged reads (a few small requests, never the whole file); unknown on any failure."""
+def remote_progress(urls: Iterable[str]) -> dict[str, tuple[int | None, int | None]]:
+    """``{url: (epoch, step)}`` of remote checkpoints, each read from its zip directory and
+    the start of its ``data.pkl`` through ranged reads (a few small requests, never the
+    whole file; one client per protocol); unknown on any failure."""
     from litpredict.checkpoint.progress import UNKNOWN, read_progress
     from litpredict.remote.stores import FsspecStore
 
-    try:
-        with FsspecStore(url).open(url) as file:
-            return read_progress(file)
-    except Exception:
-        return UNKNOWN
+    stores: dict[str, Any] = {}
+    found = {}
+    for url in urls:
+        try:
+            protocol = url.partition("://")[0]
+            store = stores.get(protocol) or stores.setdefault(protocol, FsspecStore(url))
+            with store.open(url) as file:
+                found[url] = read_progress(file)
+        except Exception:
+            found[url] = UNKNOWN
+    return found
 
 
-def checkpoint_sort_key(path: str) -> tuple[Any, ...]:
+def checkpoint_sort_key(
+    path: str, progress: tuple[int | None, int | None] | None = None
+) -> tuple[Any, ...]:
     """Training order: by folder (the run), then by the (epoch, global_step) the file holds.
 
     Names do not say it everywhere (``epoch_003.ckpt``, ``last.ckpt``), so the numbers are
-    read from the checkpoint (nothing unpickled), else from ``epoch=E``/``step=S``/``epoch_E``
+    read from the checkpoint (nothing unpickled; a URL's are given as ``progress``, read
+    by :func:`remote_progress`), else from ``epoch=E``/``step=S``/``epoch_E``
     in the name. At equal numbers a ``last*.ckpt`` comes after the named checkpoint it
     repeats. Files without numbers come after, ``last*`` first, then by name. Job numbers
     follow this order, so a re-run after more epochs keeps the old job folders.
@@ -63,7 +73,9 @@ def checkpoint_sort_key(path: str) -> tuple[Any, ...]:
 
     p = Path(path)
     folder = path.rpartition("/")[0] if _is_url(path) else str(p.parent)
-    epoch, step = _remote_progress(path) if _is_url(path) else read_progress(p)
+    if progress is None:
+        progress = read_progress(p) if not _is_url(path) else (None, None)
+    epoch, step = progress
     if epoch is None and step is None:
         epoch, step = name_progress(p.name)
     last = p.stem == "last" or p.stem.startswith("last-")
@@ -127,7 +139,8 @@ def expand(include: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
             path = os.path.abspath(match)
             if os.path.isfile(path) and not _excluded(path, exclude):
                 found.add(path)
-    return sorted(found, key=checkpoint_sort_key)
+    remote = remote_progress(p for p in found if _is_url(p))
+    return sorted(found, key=lambda path: checkpoint_sort_key(path, remote.get(path)))
 
 
 def _remote_glob(pattern: str) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from litpredict.process.errors import RemoteError
 from litpredict.remote import urls
-from litpredict.remote.stores import ObjectInfo, store_for
+from litpredict.remote.stores import ObjectInfo, Store, store_for
 
 CACHE_VARIABLE = "LITPREDICT_CACHE"
 HEAD_START_S = 10.0  # how long another local rank leaves rank 0 to take the lock first
@@ -76,17 +76,19 @@ def fetch(
     info: ObjectInfo | None = None,
     refresh: bool = False,
     first: bool | None = None,
+    store: Store | None = None,
 ) -> Fetched:
     """The cached copy of ``url``, downloaded (once per node) unless the cache has it.
 
     ``info``: what a listing already said of the object (no HEAD request then).
     ``refresh``: download again whatever the index says (``reproduce`` checks the bytes).
     ``first``: whether to take the lock at once (default: on local rank 0 only).
+    ``store``: the store to use (one for many objects of a folder), else a new one.
     """
     from litpredict.process.ranks import local_rank
 
     url = urls.checked_url(url)
-    store = store_for(url)
+    store = store or store_for(url)
     info = info or store.info(url)
     if info.version == "directory":
         raise RemoteError(
@@ -195,7 +197,7 @@ def _lookup(cache: Path, url: str, info: ObjectInfo) -> Fetched | None:
     return Fetched(url, path, entry["sha256"], entry["bytes"], info.etag, info.version)
 
 
-def _download(cache: Path, store: Any, url: str, info: ObjectInfo) -> Fetched:
+def _download(cache: Path, store: Store, url: str, info: ObjectInfo) -> Fetched:
     """One download into the cache: to a temporary file, size checked, hashed, renamed."""
     staging = cache / "tmp"
     staging.mkdir(parents=True, exist_ok=True)

@@ -80,7 +80,10 @@ def mirror(url: str, suffixes: Iterable[str] | None = None, refresh: bool = Fals
         return _read_tree(url, tree)
 
     def make() -> Mirror:
-        fetched = each(listed, lambda item: fetch(item[1].url, info=item[1], first=True))
+        def one(item: tuple[str, ObjectInfo]) -> Any:
+            return fetch(item[1].url, info=item[1], first=True, store=store)
+
+        fetched = each(listed, one)
         files = [(rel, f.sha256, f.size) for (rel, _), f in zip(listed, fetched, strict=True)]
         links = [(rel, f.path) for (rel, _), f in zip(listed, fetched, strict=True)]
         _build_tree(tree, links, {"url": url, "files": files})

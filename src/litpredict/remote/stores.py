@@ -108,9 +108,20 @@ class HttpStore:
     """Plain GET and HEAD, no credentials, a timeout on every request; no listing."""
 
     def info(self, url: str) -> ObjectInfo:
-        from urllib.request import Request
+        """A HEAD request; a server that refuses HEAD gives an object of unknown identity
+        (downloaded by every run)."""
+        from urllib.error import HTTPError
+        from urllib.request import Request, urlopen
 
-        with self._request(Request(url, method="HEAD"), url) as response:
+        try:
+            with urlopen(Request(url, method="HEAD"), timeout=timeout_s()) as response:
+                return _http_info(url, response.headers)
+        except HTTPError as error:
+            if error.code in (405, 501):  # HEAD not allowed / not implemented
+                return ObjectInfo(url=url, size=None)
+        except OSError:
+            pass
+        with self._request(Request(url, method="HEAD"), url) as response:  # names the error
             return _http_info(url, response.headers)
 
     def download(self, url: str, target: Path, info: ObjectInfo) -> None:
@@ -221,10 +232,6 @@ class FsspecStore:
             return ObjectInfo(url=url, size=None, etag=None, version="directory")
         return _fsspec_info(url, found)
 
-    def is_folder(self, url: str) -> bool:
-        with self._errors(url):
-            return self.fs.isdir(self._path(url))
-
     def download(self, url: str, target: Path, info: ObjectInfo) -> None:
         """One streamed GET (the store's ``get_file``) of exactly the version ``info`` names
         where the store keeps versions; else the ETag is checked again afterwards."""
@@ -258,10 +265,6 @@ class FsspecStore:
     def upload(self, local: str, url: str) -> None:
         with self._errors(url):
             self.fs.put_file(local, self._path(url))
-
-    def remove(self, url: str) -> None:
-        with self._errors(url):
-            self.fs.rm_file(self._path(url))
 
     @contextmanager
     def _errors(self, url: str) -> Iterator[None]:
