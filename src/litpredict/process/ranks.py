@@ -28,7 +28,6 @@ def local_rank() -> int:
     return global_rank()
 
 
-
 def destroy_process_group() -> None:
     """Destroy the default process group if this process still has one."""
     import torch.distributed as dist

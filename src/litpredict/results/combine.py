@@ -1,8 +1,12 @@
 """Combining members' predictions row by row: vote, mean, prob_mean; and what members must share.
 
-Arrays are combined in row chunks (members are memory-mapped), so an ensemble of large
-outputs never holds them whole. ``mean`` sums in float64 and casts back to the members'
-dtype, so identical members give the member back bit for bit.
+Members must have predicted the same samples, from the same data and datamodule config;
+their rows pair by sample id where they have ids (a member listing the same ids in another
+order is read in the first member's order), never by position alone
+(:mod:`litpredict.results.pairing`). Arrays are combined in row chunks (members are
+memory-mapped), so an ensemble of large outputs never holds them whole. ``mean`` sums in
+float64 and casts back to the members' dtype, so identical members give the member back
+bit for bit.
 """
 
 from __future__ import annotations
@@ -13,6 +17,13 @@ from typing import Any
 import numpy as np
 
 from litpredict.process.errors import UserError
+from litpredict.results.pairing import (
+    SamplesDiffer,
+    data_difference,
+    data_record,
+    row_order,
+    rows,
+)
 from litpredict.rundir.predictions import RunOutputs
 
 METHODS = ("mean", "vote", "prob_mean")
@@ -36,25 +47,29 @@ def data_identity(run: RunOutputs) -> Any:
         {k: v for k, v in entry.items() if k not in ("path", "mtime")}
         for entry in run.manifest.get("data") or []
     ]
-    datamodule = (run.manifest.get("config") or {}).get("datamodule") or {}
+    config = run.manifest.get("config") or {}
+    datamodule = config.get("datamodule") or {}
     return {
         "data": data,
         "datamodule": {k: v for k, v in datamodule.items() if k not in LOADER_KEYS},
+        "split": config.get("split", "predict"),
     }
 
 
-def check_members(members: Sequence[RunOutputs]) -> None:
-    """Refuse members whose data fingerprint, row count, ids or output shapes differ."""
+def check_members(members: Sequence[RunOutputs]) -> list[np.ndarray | None]:
+    """Refuse members whose data fingerprint, samples, row count or output shapes differ.
+
+    Returns each member's row order: which of its rows holds each of the first member's
+    samples (None: the same row; see :func:`litpredict.results.pairing.row_order`)."""
     if len(members) < 1:
         raise EnsembleError("no members to combine", "select at least one complete job")
     first = members[0]
     fix = "ensemble only jobs of one sweep over one predict dataset (select them with --jobs)"
+    orders: list[np.ndarray | None] = [None]
     for other in members[1:]:
         pair = f"{first.run_dir.name} and {other.run_dir.name}"
         if data_identity(other) != data_identity(first):
-            raise EnsembleError(
-                f"{pair} predicted different data (their data fingerprints differ)", fix
-            )
+            raise EnsembleError(f"{pair} predicted different data ({_why(first, other)})", fix)
         if other.num_predictions != first.num_predictions:
             raise EnsembleError(
                 f"{pair} differ in row count ({first.num_predictions} vs {other.num_predictions})",
@@ -65,8 +80,20 @@ def check_members(members: Sequence[RunOutputs]) -> None:
                 f"{pair} differ in output shape ({_shapes(first)} vs {_shapes(other)})",
                 "ensemble only checkpoints of one model (same outputs, shapes and dtypes)",
             )
-        if other.ids != first.ids:
-            raise EnsembleError(f"{pair} name different sample ids (ids.txt differs)", fix)
+        try:
+            orders.append(row_order(first, other))
+        except SamplesDiffer as error:
+            raise EnsembleError(error.problem, fix) from None
+    return orders
+
+
+def _why(first: RunOutputs, other: RunOutputs) -> str:
+    if data_record(first) != data_record(other):
+        return data_difference(first, other)
+    one, two = data_identity(first)["datamodule"], data_identity(other)["datamodule"]
+    keys = sorted(k for k in one.keys() | two.keys() if one.get(k) != two.get(k))
+    shown = "; ".join(f"{k}: {one.get(k)!r} vs {two.get(k)!r}" for k in keys[:3])
+    return f"their data fingerprints differ: datamodule {shown}"
 
 
 def _shapes(run: RunOutputs) -> str:
@@ -78,8 +105,15 @@ def default_method(arrays: Sequence[np.ndarray]) -> str:
     return "vote" if np.issubdtype(arrays[0].dtype, np.integer) else "mean"
 
 
-def combine(arrays: Sequence[np.ndarray], method: str, key: str = "prediction") -> np.ndarray:
-    """One (N, ...) array from the members' arrays of one output key."""
+def combine(
+    arrays: Sequence[np.ndarray],
+    method: str,
+    key: str = "prediction",
+    orders: Sequence[np.ndarray | None] | None = None,
+) -> np.ndarray:
+    """One (N, ...) array from the members' arrays of one output key, in the first member's
+    sample order (``orders``: of :func:`check_members`; None: every member in that order)."""
+    orders = list(orders) if orders is not None else [None] * len(arrays)
     first = arrays[0]
     if method == "vote":
         if not (np.issubdtype(first.dtype, np.integer) or first.dtype == np.bool_):
@@ -87,7 +121,7 @@ def combine(arrays: Sequence[np.ndarray], method: str, key: str = "prediction") 
                 f"--method vote needs class ids, but output {key!r} is {first.dtype}",
                 "use --method mean (or prob_mean for probabilities)",
             )
-        return _chunked(arrays, _vote)
+        return _chunked(arrays, orders, _vote)
     if not np.issubdtype(first.dtype, np.floating):
         raise EnsembleError(
             f"--method {method} averages real values, but output {key!r} holds {first.dtype}",
@@ -95,14 +129,16 @@ def combine(arrays: Sequence[np.ndarray], method: str, key: str = "prediction") 
         )
     if method == "prob_mean":
         _check_probabilities(arrays, key)
-    return _chunked(arrays, _mean)
+    return _chunked(arrays, orders, _mean)
 
 
-def _chunked(arrays: Sequence[np.ndarray], rows_of) -> np.ndarray:
+def _chunked(arrays: Sequence[np.ndarray], orders: Sequence[np.ndarray | None], rows_of):
     out = np.empty(arrays[0].shape, dtype=arrays[0].dtype)
     for start in range(0, len(out), CHUNK_ROWS):
         stop = start + CHUNK_ROWS
-        out[start:stop] = rows_of([np.asarray(a[start:stop]) for a in arrays])
+        out[start:stop] = rows_of(
+            [rows(a, order, start, stop) for a, order in zip(arrays, orders, strict=True)]
+        )
     return out
 
 

@@ -1,7 +1,9 @@
 """Two runs' predictions set side by side: agreement of class ids, differences of values.
 
 The samples that changed most are listed by index and id; the result is written as JSON,
-CSV and a plot by :func:`write_comparison`.
+CSV and a plot by :func:`write_comparison`. Rows are paired by sample
+(:mod:`litpredict.results.pairing`): by id, in run A's order, or refused when the runs
+predicted different samples.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from litpredict.process.errors import UserError, first_line
+from litpredict.results.pairing import SamplesDiffer, row_order, rows
 from litpredict.rundir.predictions import RunOutputs
 
 CHUNK_ROWS = 1 << 16
@@ -28,7 +31,17 @@ def _is_classes(array: np.ndarray) -> bool:
     return bool(np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_)
 
 
-def check_comparable(a: RunOutputs, b: RunOutputs) -> None:
+def check_comparable(a: RunOutputs, b: RunOutputs) -> np.ndarray | None:
+    """Refuse runs of other samples or other outputs; which row of B holds each of A's samples
+    (None: the same row)."""
+    try:
+        order = row_order(a, b)
+    except SamplesDiffer as error:
+        raise CompareError(
+            error.problem,
+            "compare runs over the same samples (the same data files and split; with ids, "
+            "the same ids in any order): predict both on one dataset",
+        ) from None
     if a.shapes() != b.shapes():
         shapes = [
             ", ".join(f"{k}: {list(s)} {d}" for k, (s, d) in r.shapes().items()) for r in (a, b)
@@ -37,14 +50,17 @@ def check_comparable(a: RunOutputs, b: RunOutputs) -> None:
             f"{a.run_dir.name} and {b.run_dir.name} differ in outputs ({shapes[0]} vs {shapes[1]})",
             "compare runs of one model on one predict dataset (e.g. two jobs of one sweep)",
         )
+    return order
 
 
-def per_sample(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N,) float64: 1.0 where a class-id row changed, else the row's max absolute difference."""
+def per_sample(a: np.ndarray, b: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """(N,) float64: 1.0 where a class-id row changed, else the row's max absolute difference.
+
+    ``order``: which row of ``b`` holds each of ``a``'s samples (None: the same row)."""
     out = np.empty(len(a), dtype=np.float64)
     for start in range(0, len(a), CHUNK_ROWS):
         x = np.asarray(a[start : start + CHUNK_ROWS]).reshape(-1, int(np.prod(a.shape[1:])))
-        y = np.asarray(b[start : start + CHUNK_ROWS]).reshape(x.shape)
+        y = rows(b, order, start, start + CHUNK_ROWS).reshape(x.shape)
         if _is_classes(a):
             out[start : start + len(x)] = (x != y).any(axis=1)
         else:
@@ -53,14 +69,16 @@ def per_sample(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def key_summary(a: np.ndarray, b: np.ndarray, changes: np.ndarray) -> dict[str, float]:
+def key_summary(
+    a: np.ndarray, b: np.ndarray, changes: np.ndarray, order: np.ndarray | None = None
+) -> dict[str, float]:
     """Agreement for class ids; max / mean absolute difference (and argmax agreement) else."""
     if _is_classes(a):
         return {"agreement": float(1 - changes.mean())}
     total, argmax_same = 0.0, 0
     for start in range(0, len(a), CHUNK_ROWS):
         x = np.asarray(a[start : start + CHUNK_ROWS], dtype=np.float64)
-        y = np.asarray(b[start : start + CHUNK_ROWS], dtype=np.float64)
+        y = rows(b, order, start, start + CHUNK_ROWS).astype(np.float64)
         total += float(np.abs(x - y).sum())
         if a.ndim == 2 and a.shape[1] > 1:
             argmax_same += int((x.argmax(axis=1) == y.argmax(axis=1)).sum())
@@ -71,28 +89,34 @@ def key_summary(a: np.ndarray, b: np.ndarray, changes: np.ndarray) -> dict[str, 
 
 
 def headline(a: RunOutputs, b: RunOutputs) -> tuple[str, float]:
-    """One number for the first output: ``("agreement", x)`` or ``("mean_abs_diff", x)``."""
+    """One number for the first output: ``("agreement", x)`` or ``("mean_abs_diff", x)``.
+
+    Raises :class:`CompareError` for runs of other samples or outputs."""
+    order = check_comparable(a, b)
     key = next(iter(a.arrays))
     x, y = a.arrays[key], b.arrays[key]
-    summary = key_summary(x, y, per_sample(x, y))
+    summary = key_summary(x, y, per_sample(x, y, order), order)
     name = "agreement" if "agreement" in summary else "mean_abs_diff"
     return name, summary[name]
 
 
 def compare(a: RunOutputs, b: RunOutputs, top: int = 10) -> dict[str, Any]:
-    """Every output's summary, and the ``top`` samples that changed most (first output)."""
-    check_comparable(a, b)
+    """Every output's summary, and the ``top`` samples that changed most (first output).
+
+    Indices are run A's; B's rows are paired with them by sample."""
+    pairing = check_comparable(a, b)
     outputs, changed = {}, []
     for n, key in enumerate(a.arrays):
         x, y = a.arrays[key], b.arrays[key]
-        changes = per_sample(x, y)
-        outputs[key] = key_summary(x, y, changes)
+        changes = per_sample(x, y, pairing)
+        outputs[key] = key_summary(x, y, changes, pairing)
         if n:
             continue
         order = np.argsort(-changes, kind="stable")[:top]
         for index in (int(i) for i in order if changes[i] > 0):
             row: dict[str, Any] = {"index": index, "id": a.ids[index] if a.ids else None}
-            row.update(a=np.asarray(x[index]).tolist(), b=np.asarray(y[index]).tolist())
+            other = index if pairing is None else int(pairing[index])
+            row.update(a=np.asarray(x[index]).tolist(), b=np.asarray(y[other]).tolist())
             if not _is_classes(x):
                 row["max_abs_diff"] = float(changes[index])
             changed.append(row)
@@ -100,6 +124,7 @@ def compare(a: RunOutputs, b: RunOutputs, top: int = 10) -> dict[str, Any]:
         "run_a": str(a.run_dir.resolve()),
         "run_b": str(b.run_dir.resolve()),
         "num_predictions": a.num_predictions,
+        "paired_by": "position" if pairing is None else "id",
         "outputs": outputs,
         "changed_most": changed,
     }
@@ -121,8 +146,11 @@ def render(a: RunOutputs, b: RunOutputs) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    order = check_comparable(a, b)
     key = next(iter(a.arrays))
     x, y = a.arrays[key], b.arrays[key]
+    if order is not None:  # B's rows in A's sample order (a copy: the plot reads it whole)
+        y = np.asarray(y[order])
     figure = Figure(figsize=(11, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     if _is_classes(x):
@@ -201,6 +229,8 @@ def write_comparison(a: RunOutputs, b: RunOutputs, out: Path, top: int = 10) -> 
 
 def report(result: dict[str, Any]) -> str:
     lines = [f"{result['run_a']} vs {result['run_b']}: {result['num_predictions']} samples"]
+    if result.get("paired_by") == "id":
+        lines.append("  (the runs list their samples in another order: paired by id)")
     for key, summary in result["outputs"].items():
         lines.append(f"  {key}: " + ", ".join(f"{k}={v:.6g}" for k, v in summary.items()))
     if result["changed_most"]:

@@ -99,7 +99,7 @@ def write_ensemble(
     """
     from litpredict.rundir.ownership import ENSEMBLE, clear_attempt, owned_output, refuse_complete
 
-    check_members(members)
+    orders = check_members(members)  # rows pair by sample: each member's order
     inputs = [m.run_dir for m in members] + ([labels] if labels is not None else [])
     with owned_output(out, ENSEMBLE, inputs) as earlier:
         refuse_complete(earlier, out)
@@ -110,11 +110,12 @@ def write_ensemble(
             log.info(
                 "redoing the %s ensemble in %s (%d files of it removed)", redo, out, len(removed)
             )
-        return _write_ensemble(members, out, method, format, labels, redo)
+        return _write_ensemble(members, orders, out, method, format, labels, redo)
 
 
 def _write_ensemble(
     members: list[RunOutputs],
+    orders: list[np.ndarray | None],
     out: Path,
     method: str | None,
     format: str,
@@ -152,7 +153,7 @@ def _write_ensemble(
         staging.mkdir(parents=True)
         combined = {}
         for key in keys:
-            array = combine([m.arrays[key] for m in members], methods[key], key)
+            array = combine([m.arrays[key] for m in members], methods[key], key, orders)
             np.save(staging / f"{key}.npy", array)
             combined[key] = np.load(staging / f"{key}.npy", mmap_mode="r")
         targets, labels_record = _labels(labels, first.num_predictions)

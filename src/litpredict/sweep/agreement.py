@@ -20,9 +20,10 @@ SUFFIX = "_with_last"
 def with_last_job(rows: list[dict[str, Any]], sweep_dir: Path) -> list[dict[str, Any]]:
     """Copies of ``rows`` (of :func:`litpredict.sweep.summary.collect`), each complete one
     with the column in its metrics, computed afresh: the last job changes as jobs finish.
-    No column when fewer than two jobs are complete or a job's outputs differ in shape.
+    No column when fewer than two jobs are complete, nor for a job whose outputs differ in
+    shape or whose samples are not the last job's (rows pair by sample, never by position).
     Reads every complete job's outputs (memory-mapped, unhashed) at each rebuild."""
-    from litpredict.results.comparison import headline
+    from litpredict.results.comparison import CompareError, headline
     from litpredict.rundir.predictions import read_run
 
     rows = [{**r, "metrics": _without_column(r.get("metrics") or {})} for r in rows]
@@ -33,9 +34,11 @@ def with_last_job(rows: list[dict[str, Any]], sweep_dir: Path) -> list[dict[str,
         last = read_run(Path(sweep_dir) / complete[-1]["job_dir"], verify=False)
         for row in complete:
             run = read_run(Path(sweep_dir) / row["job_dir"], verify=False)
-            if run.shapes() != last.shapes():
+            try:
+                name, value = headline(run, last)
+            except CompareError as error:
+                log.debug("no agreement of %s with the last job: %s", row["job_dir"], error)
                 continue
-            name, value = headline(run, last)
             row["metrics"][f"{name}{SUFFIX}"] = value
     except Exception as error:  # a summary is written whatever a job's files hold
         log.debug("no agreement with the last job: %s", error)
