@@ -27,15 +27,19 @@ class Job:
     @classmethod
     def from_hydra(cls) -> Job:
         from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
 
         from litpredict.process.console import route_to_log
 
         hydra = HydraConfig.get()
         run_dir = Path(hydra.runtime.output_dir)
         route_to_log()  # warnings and Lightning's records through the logging config only
+        # As typed, unresolved: a quoted file name's escaped ``\${`` stays escaped (the
+        # manifest records overrides that a shell can repeat; leak${oc.env:VAR}.ckpt is a name)
+        typed = OmegaConf.to_container(hydra.overrides.task, resolve=False)
         return cls(
             run_dir=run_dir,
-            overrides=list(hydra.overrides.task),
+            overrides=[str(o) for o in typed],
             multirun=is_multirun(hydra),
             log_file=run_dir / f"{hydra.job.name}.log",
         )

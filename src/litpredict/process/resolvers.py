@@ -24,8 +24,11 @@ def job_dir_name(num: int | str, ckpt_path: str | None, run: str | None = None) 
 
 
 def _folder_safe(text: str) -> str:
-    """One folder name, without the spaces and commas that shells and Hydra stumble on."""
-    return re.sub(r"[\s,/\\]+", "_", text)
+    """One folder name, without the spaces and commas that shells and Hydra stumble on,
+    and without ``${``: Hydra stores the job folder in ``hydra.runtime.output_dir`` as a
+    plain string that OmegaConf later resolves (the log file's path), so a file named
+    ``leak${oc.env:VAR}.ckpt`` would read ``VAR`` into paths. The folder says ``_{``."""
+    return re.sub(r"[\s,/\\]+", "_", text).replace("${", "_{")
 
 
 def run_name(local_name: str) -> str:
