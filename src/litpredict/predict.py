@@ -29,10 +29,11 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
 
     With ``upload_to``, a complete run is then uploaded (or its unfinished upload finished).
     """
-    from litpredict.process.ranks import is_global_zero
+    from litpredict.process.ranks import check_launch_environment, is_global_zero
     from litpredict.rundir.manifest import COMPLETE
     from litpredict.rundir.ownership import locked_run_dir
 
+    check_launch_environment()  # a stray RANK would make this process write nothing
     with locked_run_dir(job.run_dir):
         result = _predict_locked(cfg, job)
         upload_to = cfg.get("upload_to")
@@ -53,7 +54,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.data.splits import use_split
     from litpredict.process.console import result_line
     from litpredict.process.console_callbacks import what_runs
-    from litpredict.process.ranks import is_global_zero
+    from litpredict.process.ranks import check_one_run_per_launch, is_global_zero
     from litpredict.remote.fingerprint import cached_entry
     from litpredict.remote.urls import refuse_credentials
     from litpredict.rundir import provenance
@@ -105,6 +106,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             announce = what_runs(lightning, cfg.ckpt_path, datamodule)  # the console's first line
             trainer = build.trainer(cfg, callbacks=[writer, announce], lightning=lightning)
             manifest.update(world_size=trainer.world_size)
+            check_one_run_per_launch(trainer.world_size)  # torchrun without a DDP strategy
             # The writer clears old shards itself (rank 0, in setup) before any rank writes.
             own_datamodule = lightning.datamodule(datamodule)  # wrapped if of the other package
             trainer.predict(model, datamodule=own_datamodule, return_predictions=False)

@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit into ``job.run_dir``, held locked: two trainings never write one directory."""
+    from litpredict.process.ranks import check_launch_environment
     from litpredict.rundir.ownership import locked_run_dir
 
+    check_launch_environment()  # a stray RANK would make this process write nothing
     with locked_run_dir(job.run_dir):
         return _train_locked(cfg, job)
 
@@ -42,7 +44,7 @@ def _train_locked(cfg: DictConfig, job: Job) -> dict[str, float]:
     """
     from litpredict.checkpoint.model import training_model
     from litpredict.data.build import build_datamodule
-    from litpredict.process.ranks import is_global_zero
+    from litpredict.process.ranks import check_one_run_per_launch, is_global_zero
     from litpredict.rundir import provenance
     from litpredict.rundir.files import write_json
     from litpredict.rundir.manifest import COMPLETE, Manifest, end_status
@@ -87,6 +89,7 @@ def _train_locked(cfg: DictConfig, job: Job) -> dict[str, float]:
             model = training_model(cfg, job.explicit_keys("model"))
             callbacks = build.training_callbacks(cfg, lightning)
             trainer = build.trainer(cfg, callbacks=callbacks, lightning=lightning)
+            check_one_run_per_launch(trainer.world_size)
             trainer.fit(model, datamodule=lightning.datamodule(datamodule))
     except BaseException as error:
         if manifest.enabled:

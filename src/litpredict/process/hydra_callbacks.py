@@ -28,6 +28,28 @@ log = logging.getLogger(__name__)
 FOREIGN_METHODS = {"loky"}
 
 
+class LaunchCheck(Callback):
+    """Stops a run or sweep whose rank variables contradict each other, before anything is
+    written (:func:`litpredict.process.ranks.check_launch_environment`): a stray ``RANK=1``
+    would make every part of the run leave writing to a rank 0 that does not exist."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_launch()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_launch()
+
+
+def _check_launch() -> None:
+    from litpredict.process.ranks import LaunchError, check_launch_environment
+
+    try:
+        check_launch_environment()
+    except LaunchError as error:
+        print(f"litpredict: error: {error.message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
 class CheckOutputDir(Callback):
     """Fails early, with a message, when the run or sweep directory cannot be written.
 

@@ -1,13 +1,16 @@
-"""Which DDP rank this process is, and process-group hygiene: shut gloo down before exit."""
+"""Which DDP rank this process is, whether its launch environment makes sense, and
+process-group hygiene: shut gloo down before exit."""
 
 from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from pytorch_lightning.callbacks import Callback
 
+from litpredict.process.errors import UserError
 from litpredict.process.rank_zero import RANK_VARIABLES, global_rank, is_global_zero  # noqa: F401
 from litpredict.trainer import lightning_api
 
@@ -26,6 +29,93 @@ def local_rank() -> int:
         if value.isdigit():
             return int(value)
     return global_rank()
+
+
+# --- The launch environment -------------------------------------------------------------
+# Every part of litpredict (and Lightning) takes RANK / LOCAL_RANK at their word: a process
+# that believes it is rank 1 leaves writing to rank 0. A stray variable (an exported RANK
+# from another job, a copied shell line) then makes a whole run write nothing, exit 0 and
+# say nothing. So the variables are checked against each other before a run starts.
+
+RANK_FIX = (
+    "unset the stray variables (e.g. env -u RANK -u LOCAL_RANK -u WORLD_SIZE python -m "
+    "litpredict.predict ...), or start the processes with torchrun or srun, which set them "
+    "consistently"
+)
+
+
+class LaunchError(UserError):
+    """Rank variables that contradict each other, or processes that would repeat one run."""
+
+
+def _env_int(env: Mapping[str, str], name: str) -> int | None:
+    """The value of ``name`` as an integer >= 0; None when unset; a LaunchError when not one."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise LaunchError(f"{name}={value!r} is not a process number (an integer >= 0)", RANK_FIX)
+    return int(value)
+
+
+def launch_problem(env: Mapping[str, str] | None = None) -> str | None:
+    """What is inconsistent among RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE (None: nothing).
+
+    torchrun sets all four; Lightning's own ``ddp`` launcher gives its extra processes
+    LOCAL_RANK and WORLD_SIZE (no RANK). A rank must be below its world size, and a process
+    other than the first needs a world of several.
+    """
+    env = os.environ if env is None else env
+    rank, world = _env_int(env, "RANK"), _env_int(env, "WORLD_SIZE")
+    local, local_world = _env_int(env, "LOCAL_RANK"), _env_int(env, "LOCAL_WORLD_SIZE")
+    for name, size in (("WORLD_SIZE", world), ("LOCAL_WORLD_SIZE", local_world)):
+        if size == 0:
+            return f"{name}=0 (a launch has at least one process)"
+    if rank is not None and rank > 0 and world is None:
+        return f"RANK={rank} is set but WORLD_SIZE is not (this process would not write)"
+    if rank is not None and world is not None and rank >= world:
+        return f"RANK={rank} with WORLD_SIZE={world} (a rank must be below the world size)"
+    if local is not None and local > 0 and (world is None or local >= world):
+        shown = "is not set" if world is None else f"is {world}"
+        return (
+            f"LOCAL_RANK={local} is set but WORLD_SIZE {shown} (a process other than the "
+            "first needs a launch of several; this one would not write)"
+        )
+    if local is not None and local_world is not None and local >= local_world:
+        return f"LOCAL_RANK={local} with LOCAL_WORLD_SIZE={local_world}"
+    if local is not None and rank is not None and local > rank:
+        return f"LOCAL_RANK={local} above RANK={rank} (a process's local rank is at most its rank)"
+    return None
+
+
+def check_launch_environment(env: Mapping[str, str] | None = None) -> None:
+    """Stop, naming the variables, when the rank variables contradict each other."""
+    problem = launch_problem(env)
+    if problem is not None:
+        raise LaunchError(f"inconsistent launch environment: {problem}", RANK_FIX)
+
+
+def check_one_run_per_launch(trainer_world_size: int, env: Mapping[str, str] | None = None) -> None:
+    """Refuse processes that would each do the same whole run.
+
+    torchrun (or any RANK/WORLD_SIZE launch) starts WORLD_SIZE processes; when the trainer
+    runs one process (no DDP strategy), every one of them predicts every sample into the
+    same run directory. Lightning's own ``ddp`` launcher sets no RANK, so its leftover
+    WORLD_SIZE in a later job of a sweep does not count.
+    """
+    env = os.environ if env is None else env
+    if not env.get("RANK", "").strip():
+        return
+    launched = _env_int(env, "WORLD_SIZE") or 1
+    if launched > 1 and trainer_world_size < launched:
+        raise LaunchError(
+            f"{launched} processes were launched (WORLD_SIZE={launched}, this one RANK="
+            f"{env.get('RANK')}), but the trainer runs {trainer_world_size}: each process "
+            "would do the same whole run into the same run directory",
+            "launch one process, or let the trainer use them all: trainer.strategy=ddp with "
+            "trainer.devices as --nproc-per-node (and trainer.num_nodes as --nnodes), or "
+            "trainer=ddp on GPUs",
+        )
 
 
 def destroy_process_group() -> None:
