@@ -1,0 +1,282 @@
+"""Every command keeps predict's promises (issue #22, classes 4-9), each closed at its root.
+
+4. rows pair by sample id (or the data they read), never by position alone;
+5. file names from a glob are data: never resolved as interpolations;
+6. the launch environment: stray rank variables, processes repeating one run;
+7. numbers: complex tensors averaged as complex;
+8. raw errors: each bad input a problem and a fix, a non-zero exit, nothing complete;
+9. the sweep directory: what counts as a job, and a job whose lock owner is dead.
+
+In-process (the commands' ``main(argv)``) where the CLI is not under test; subprocesses
+where the command line or the process environment is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, read_manifest, run_cli
+from litpredict import compare as compare_command
+from litpredict import ensemble as ensemble_command
+from run_dirs import write_run
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    """One linear-regression checkpoint, trained for one epoch by the real command."""
+    root = tmp_path_factory.mktemp("promises_train")
+    run_cli(
+        "train",
+        "experiment=linear_regression",
+        "trainer.max_epochs=1",
+        f"hydra.run.dir={root / 'train'}",
+        cwd=root,
+    )
+    return root / "train" / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("promises_data") / "x.npy"
+    np.save(path, np.random.default_rng(0).standard_normal((37, 10), dtype=np.float32))
+    return path
+
+
+def _predict_args(ckpt: Path, features: Path, run_dir: Path) -> list[str]:
+    return [
+        f"ckpt_path={ckpt}",
+        "experiment=linear_regression",
+        "datamodule=array_file",
+        f"datamodule.path={features}",
+        f"hydra.run.dir={run_dir}",
+    ]
+
+
+def _with_data(run_dir: Path, data: list[dict]) -> Path:
+    """The run's manifest as if it had read ``data`` (the fingerprints predict records)."""
+    manifest = read_manifest(run_dir)
+    manifest["data"] = data
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir
+
+
+# -- 4. ids: rows pair by sample, never by position alone ------------------------------------
+
+CATS = [f"cat_{i:03d}.png" for i in range(6)]
+DOGS = [f"dog_{100 + i:03d}.png" for i in range(6)]
+SHUFFLE = [3, 0, 5, 1, 4, 2]
+
+
+def _two_runs(tmp_path: Path, case: str) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    """Runs A and B of one hostile ``case``, and their predictions."""
+    a = np.array([0, 1, 2, 3, 4, 5], np.int64)
+    b = np.array([0, 1, 2, 3, 4, 0], np.int64)
+    sweep = tmp_path / "sweep"
+    if case == "another order":  # B predicted A's samples, listed in another order
+        first = write_run(sweep / "0_a", a, ids=CATS)
+        second = write_run(sweep / "1_b", b[SHUFFLE], ids=[CATS[i] for i in SHUFFLE])
+    elif case == "other ids":  # cat_003.png would get dog_103.png's prediction
+        first = write_run(sweep / "0_a", a, ids=CATS)
+        second = write_run(sweep / "1_b", b, ids=CATS[:3] + DOGS[3:])
+    elif case == "ids and none":
+        first = write_run(sweep / "0_a", a, ids=CATS)
+        second = write_run(sweep / "1_b", b)
+    elif case == "other data":  # no ids: the data fingerprints say which samples
+        first = _with_data(write_run(sweep / "0_a", a), [{"path": "/d/x.npy", "sha256": "1"}])
+        second = _with_data(write_run(sweep / "1_b", b), [{"path": "/d/y.npy", "sha256": "2"}])
+    else:
+        raise ValueError(case)
+    return first, second, a, b
+
+
+@pytest.mark.parametrize(
+    ("case", "named"),
+    [
+        ("other ids", ["3 of 0_a's ids are not in 1_b's", "cat_003.png"]),
+        ("ids and none", ["0_a names its samples (ids.txt) and 1_b does not"]),
+        ("other data", ["predicted different data", "/d/x.npy vs /d/y.npy"]),
+    ],
+)
+@pytest.mark.parametrize("command", ["compare", "ensemble"])
+def test_runs_of_other_samples_are_refused_naming_the_difference(
+    tmp_path, capsys, command, case, named
+):
+    first, second, _, _ = _two_runs(tmp_path, case)
+    out = tmp_path / "out"
+    if command == "compare":
+        code = compare_command.main([str(first), str(second), "--out", str(out)])
+    else:
+        code = ensemble_command.main([str(first.parent), "--out", str(out)])
+    error = capsys.readouterr().err
+    assert code == 2
+    for text in named:
+        assert text in error
+    assert "fix:" in error
+    assert not (out / "compare.json").exists() and not (out / "predictions.npy").exists()
+
+
+def test_compare_pairs_the_same_samples_in_another_order_by_id(tmp_path, capsys):
+    first, second, a, b = _two_runs(tmp_path, "another order")
+    out = tmp_path / "out"
+    assert compare_command.main([str(first), str(second), "--out", str(out)]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert result["paired_by"] == "id"
+    assert result["outputs"]["prediction"] == {"agreement": (a == b).mean()}  # 5 of 6 agree
+    assert [(r["id"], r["a"], r["b"]) for r in result["changed_most"]] == [("cat_005.png", 5, 0)]
+    assert "paired by id" in capsys.readouterr().out
+
+
+def test_an_ensemble_combines_members_listing_their_samples_in_another_order_by_id(tmp_path):
+    first, _, _, b = _two_runs(tmp_path, "another order")
+    third = write_run(tmp_path / "sweep" / "2_c", b, ids=CATS)
+    out = tmp_path / "ens"
+    assert ensemble_command.main([str(first.parent), "--out", str(out)]) == 0
+    # per sample: a, b, b -> the majority is b's class for every sample
+    np.testing.assert_array_equal(np.load(out / "predictions.npy"), b)
+    assert (out / "ids.txt").read_text().splitlines() == CATS
+    assert third.is_dir()
+
+
+def test_the_summary_has_no_agreement_for_a_job_of_other_samples(tmp_path):
+    from litpredict.sweep.summary import write_summary
+
+    write_run(tmp_path / "sweep" / "0_a", np.array([0, 1, 2, 3, 4, 5]), ids=CATS[:3] + DOGS[3:])
+    write_run(tmp_path / "sweep" / "1_b", np.array([0, 1, 2, 3, 4, 0]), ids=CATS)
+    rows = write_summary(tmp_path / "sweep", plot=False)["rows"]
+    assert rows[0]["agreement_with_last"] is None  # not 5/6: three rows are other samples
+    assert rows[1]["agreement_with_last"] == 1.0
+
+
+# -- 5. file names are data ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_sweep_over_files_named_like_interpolations_keeps_their_names_literal(
+    ckpt, tmp_path
+) -> None:
+    folder = tmp_path / "names"
+    folder.mkdir()
+    names = ["x${y}.ckpt", "leak${oc.env:SECRET_VAR}.ckpt"]
+    for name in names:
+        shutil.copy(ckpt, folder / name)
+    secret = "s3cr3t-value-1f2e"
+    sweep = tmp_path / "sweep"
+    done = run_cli(
+        "predict",
+        "-m",
+        f"ckpt_path=glob({folder}/*.ckpt)",
+        "experiment=linear_regression",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        env={"SECRET_VAR": secret},
+        check=False,
+    )
+    console = done.stdout + done.stderr
+    assert done.returncode == 0, console[-3000:]
+    assert "Traceback" not in console
+    expected = {str(folder / name) for name in names}
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert {r["checkpoint"] for r in summary["rows"]} == expected
+    assert {r["status"] for r in summary["rows"]} == {"complete"}
+    for row in summary["rows"]:
+        job_dir = sweep / row["job_dir"]
+        assert "${" not in job_dir.name  # a folder name Hydra's own config cannot resolve
+        manifest = read_manifest(job_dir)
+        assert manifest["status"] == "complete"
+        assert manifest["checkpoint"]["path"] == manifest["config"]["ckpt_path"]
+        assert manifest["checkpoint"]["path"] in expected
+        typed = [o for o in manifest["overrides"] if o.startswith("ckpt_path=")]
+        assert typed and "\\${" in typed[0]  # as typed: a shell can repeat it literally
+    assert secret not in console
+    for path in sweep.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+        assert secret not in path.name
+
+
+# -- 6. the launch environment ------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"RANK": "1", "WORLD_SIZE": "1"}, "RANK=1 with WORLD_SIZE=1"),
+        ({"LOCAL_RANK": "1"}, "LOCAL_RANK=1 is set but WORLD_SIZE is not set"),
+        ({"RANK": "3", "WORLD_SIZE": "2"}, "RANK=3 with WORLD_SIZE=2"),
+    ],
+)
+def test_stray_rank_variables_stop_predict_naming_them(ckpt, features, tmp_path, variables, named):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "predict",
+        *_predict_args(ckpt, features, run_dir),
+        cwd=tmp_path,
+        env={**env, **variables},
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"inconsistent launch environment: {named}" in result.stderr
+    assert "fix: unset the stray variables" in result.stderr
+    assert not run_dir.exists()  # stopped before anything was written
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        ({}, None),
+        ({"RANK": "0"}, None),
+        ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}, None),
+        ({"LOCAL_RANK": "1", "WORLD_SIZE": "2"}, None),  # Lightning's own ddp launcher
+        ({"RANK": "2"}, "RANK=2 is set but WORLD_SIZE is not"),
+        ({"WORLD_SIZE": "0"}, "WORLD_SIZE=0"),
+        ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}, "LOCAL_RANK=1 above RANK=0"),
+        ({"LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "2", "WORLD_SIZE": "4", "RANK": "2"}, "2"),
+    ],
+)
+def test_which_rank_variables_are_consistent(variables, problem) -> None:
+    from litpredict.process.ranks import LaunchError, check_launch_environment, launch_problem
+
+    found = launch_problem(variables)
+    if problem is None:
+        assert found is None
+        check_launch_environment(variables)
+    else:
+        assert problem in found
+        with pytest.raises(LaunchError, match="inconsistent launch environment"):
+            check_launch_environment(variables)
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_torchrun_processes_that_would_each_repeat_the_run_are_refused(
+    ckpt, features, tmp_path
+) -> None:
+    import subprocess
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2"]
+    command += ["-m", "litpredict.predict", *_predict_args(ckpt, features, run_dir)]
+    command += ["trainer=cpu"]
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO / "tests")},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode != 0
+    assert "2 processes were launched (WORLD_SIZE=2" in result.stderr
+    assert "trainer.strategy=ddp" in result.stderr  # the fix
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "failed"
+    assert not (run_dir / "predictions.npy").exists()
