@@ -4,7 +4,8 @@ The inputs are put in training order (the epoch, then the step each file holds, 
 orders them; ``last.ckpt`` after the checkpoint it repeats) and their
 state_dicts averaged: uniformly, or as an exponential moving average (``avg = DECAY * avg +
 (1 - DECAY) * next``, starting from the first). Floating tensors are averaged in float64
-and stored in their own dtype; integer and bool tensors (BatchNorm's
+(complex ones in complex128: the imaginary part is averaged too) and stored in their own
+dtype; integer and bool tensors (BatchNorm's
 ``num_batches_tracked``) cannot be averaged meaningfully and are the last input's. The
 rest of the checkpoint (hyperparameters, epoch, step) is the last input's, without its
 optimizer and loop states, which belong to other weights. Provenance (every input's path
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from litpredict.process.errors import CheckpointError, UserError
+from litpredict.process.errors import CheckpointError, UserError, filesystem_errors_explained
 from litpredict.process.reporting import run_command
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,21 @@ def training_order(paths: list[Path]) -> list[Path]:
     from hydra_plugins.litpredict._file_glob import checkpoint_sort_key
 
     return sorted(paths, key=lambda p: checkpoint_sort_key(str(p.resolve())))
+
+
+def _check_tensors(states: list[dict[str, Any]], paths: list[Path]) -> None:
+    """Every state_dict entry a tensor: only tensors can be averaged (or taken as they are)."""
+    import torch
+
+    for state, path in zip(states, paths, strict=True):
+        for key, value in state.items():
+            if not isinstance(value, torch.Tensor):
+                raise CheckpointError(
+                    f"{path.name}: state_dict entry {key!r} is {type(value).__name__}, not a "
+                    "tensor; only tensors can be averaged",
+                    "average checkpoints whose state_dict holds only tensors (as Lightning "
+                    "saves a model's parameters and buffers)",
+                )
 
 
 def _check_same_layout(states: list[dict[str, Any]], paths: list[Path]) -> None:
@@ -58,7 +74,10 @@ def _check_same_layout(states: list[dict[str, Any]], paths: list[Path]) -> None:
 def average_states(
     states: list[dict[str, Any]], ema: float | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """The averaged state_dict, and the keys taken from the last state (integer, bool)."""
+    """The averaged state_dict, and the keys taken from the last state (integer, bool).
+
+    Real tensors are averaged in float64, complex ones in complex128 (a cast to a real
+    dtype would drop the imaginary part)."""
     import torch
 
     averaged, from_last = {}, []
@@ -67,17 +86,19 @@ def average_states(
             averaged[key] = last.clone()
             from_last.append(key)
             continue
+        wide = torch.complex128 if torch.is_complex(last) else torch.float64
         if ema is None:
-            total = sum(state[key].to(torch.float64) for state in states)
+            total = sum(state[key].to(wide) for state in states)
             mean = total / len(states)
         else:
-            mean = states[0][key].to(torch.float64)
+            mean = states[0][key].to(wide)
             for state in states[1:]:
-                mean = ema * mean + (1 - ema) * state[key].to(torch.float64)
+                mean = ema * mean + (1 - ema) * state[key].to(wide)
         averaged[key] = mean.to(last.dtype)
     return averaged, from_last
 
 
+@filesystem_errors_explained  # a full disk or a read-only --out: a message, not a traceback
 def average_checkpoints(
     paths: list[Path], out: Path, ema: float | None = None, force: bool = False
 ) -> dict[str, Any]:
@@ -101,6 +122,7 @@ def average_checkpoints(
     paths = training_order([checkpoint_path(p) for p in paths])
     checkpoints = [read_checkpoint(p) for p in paths]
     states = [c["state_dict"] for c in checkpoints]
+    _check_tensors(states, paths)
     _check_same_layout(states, paths)
     averaged, from_last = average_states(states, ema)
     if from_last:
