@@ -4,6 +4,12 @@ Checkpoints are read with ``weights_only=True``, always: a checkpoint from anywh
 must never run code. Pickled objects in it (lightning-hydra-template saves an ``nn.Module``
 and ``functools.partial`` among its hyperparameters) are read as inert placeholders and
 dropped. The model is built from one in :mod:`litpredict.trainer.build`.
+
+A checkpoint is never unpacked past what its size makes plausible: ``torch.save`` stores
+tensors uncompressed in its zip archive, so its members add up to about the file's own
+size. An archive whose members declare far more (a zero tensor of 800 MB deflated into
+1 MB) is refused from its zip directory alone, before anything is inflated: above
+:data:`INFLATION_FACTOR` times the file's size plus :data:`INFLATION_MARGIN`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ DROPPED_KEY = "litpredict_dropped_hyperparameters"  # set by read_checkpoint, ne
 # saving (lightning-hydra-template's ``model.compile=true``) names its weights
 # ``net._orig_mod.model.0.weight``.
 COMPILED_SEGMENT = "_orig_mod"
+# How far a checkpoint may inflate beyond its size on disk (see the module's docstring):
+# generous for a torch.save archive (about 1x) or one compressed by hand (floats deflate
+# to ~90%), far below a bomb of zeros (1000x).
+INFLATION_FACTOR = 20
+INFLATION_MARGIN = 64 << 20  # small checkpoints: their pickles and headers
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +122,8 @@ def read_checkpoint(path: Path, shown: str | None = None) -> dict[str, Any]:
             f"checkpoint {shown!r} is truncated or corrupt (its zip directory is missing)",
             "copy or download the checkpoint again, completely",
         )
+    if head[:2] == b"PK":
+        _check_inflation(path, shown)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -125,7 +138,76 @@ def read_checkpoint(path: Path, shown: str | None = None) -> dict[str, Any]:
             f"{shown!r} is not a Lightning checkpoint (no 'state_dict')",
             "pass a .ckpt written by Trainer.fit / ModelCheckpoint",
         )
+    _check_entries(shown, checkpoint)
     return checkpoint
+
+
+def _check_entries(shown: str, checkpoint: dict[str, Any]) -> None:
+    """The entries everything after reading relies on: ``state_dict`` a mapping of names,
+    ``hyper_parameters`` (when there) a mapping of init arguments."""
+    fix = (
+        "pass a checkpoint written by Lightning (Trainer.fit, ModelCheckpoint, "
+        "trainer.save_checkpoint); this one was written or edited by other means"
+    )
+    state = checkpoint["state_dict"]
+    if not isinstance(state, Mapping):
+        raise CheckpointError(
+            f"checkpoint {shown!r}: its state_dict is {_kind(state)}, not a mapping of "
+            "parameter names to tensors",
+            fix,
+        )
+    names = [k for k in state if not isinstance(k, str)]
+    if names:
+        raise CheckpointError(
+            f"checkpoint {shown!r}: its state_dict has a key that is not a parameter "
+            f"name ({names[0]!r})",
+            fix,
+        )
+    hyperparameters = checkpoint.get("hyper_parameters")
+    if hyperparameters is not None and not isinstance(hyperparameters, Mapping):
+        raise CheckpointError(
+            f"checkpoint {shown!r}: its hyper_parameters are {_kind(hyperparameters)}, "
+            "not a mapping of init arguments (what save_hyperparameters() stores)",
+            fix,
+        )
+
+
+def _kind(value: Any) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _check_inflation(path: Path, shown: str) -> None:
+    """Refuse a zip archive whose members declare far more bytes than the file holds.
+
+    Reads only the zip's central directory (each member's declared size); torch's reader
+    allocates what a member declares, so nothing larger is ever inflated.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # torch.load says what is wrong with it
+    inflated = sum(m.file_size for m in members)
+    size = path.stat().st_size
+    if inflated <= INFLATION_FACTOR * size + INFLATION_MARGIN:
+        return
+    largest = max(members, key=lambda m: m.file_size)
+    raise CheckpointError(
+        f"checkpoint {shown!r} would inflate to {_size(inflated)} from {_size(size)} "
+        f"on disk (its member {largest.filename} alone: {_size(largest.file_size)} from "
+        f"{_size(largest.compress_size)}); a torch.save checkpoint stores its tensors "
+        "uncompressed, so litpredict refuses to unpack this one, which could fill memory",
+        "pass the checkpoint as torch.save / Lightning wrote it; if you trust this file, "
+        "unzip it and save it again with torch.save",
+    )
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TB"
 
 
 def _read_with_inert_objects(path: Path, first_unsafe: str, shown: str) -> dict[str, Any]:

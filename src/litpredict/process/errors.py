@@ -8,7 +8,11 @@ that name any other error (:func:`describe`).
 
 from __future__ import annotations
 
+import errno
+import functools
 import re
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 FIX_PREFIX = "\n  fix: "  # between problem and fix in a message; user_error_in splits on it
 
@@ -77,6 +81,54 @@ def first_line(error: BaseException | str) -> str:
     if text:
         return text.splitlines()[0].strip()
     return type(error).__name__ if isinstance(error, BaseException) else ""
+
+
+# What a filesystem refuses, in words, and what to do about it.
+_FILESYSTEM = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the filesystem is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "the operation is not permitted",
+}
+FILESYSTEM_FIX = (
+    "write to a place with free space that you may write to (--out DIR), or free space, "
+    "and run the same command again"
+)
+
+
+def filesystem_error(error: BaseException) -> UserError | None:
+    """A UserError for a full disk, a quota, a read-only filesystem or a denied permission
+    behind ``error`` (it or what caused it), naming the file; else None."""
+    cause: BaseException | None = error
+    while cause is not None and not (isinstance(cause, OSError) and cause.errno in _FILESYSTEM):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    assert isinstance(cause, OSError)
+    where = f" ({cause.filename})" if cause.filename else ""
+    return UserError(f"{_FILESYSTEM[cause.errno]}{where}", FILESYSTEM_FIX)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def filesystem_errors_explained(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` with a full disk, a read-only filesystem or a denied permission raised
+    as a :class:`UserError` naming the file (a message and exit 2, never a traceback)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except OSError as error:
+            known = filesystem_error(error)
+            if known is None:
+                raise
+            raise known from error
+
+    return wrapper
 
 
 class RunInterrupted(BaseException):

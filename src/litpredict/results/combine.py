@@ -113,6 +113,8 @@ def combine(
 ) -> np.ndarray:
     """One (N, ...) array from the members' arrays of one output key, in the first member's
     sample order (``orders``: of :func:`check_members`; None: every member in that order)."""
+    if method not in METHODS:  # never taken for another method
+        raise EnsembleError(f"unknown method {method!r}", f"pass one of {', '.join(METHODS)}")
     orders = list(orders) if orders is not None else [None] * len(arrays)
     first = arrays[0]
     if method == "vote":

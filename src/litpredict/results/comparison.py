@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from litpredict.process.errors import UserError, first_line
+from litpredict.process.errors import UserError, filesystem_errors_explained, first_line
 from litpredict.results.pairing import SamplesDiffer, row_order, rows
 from litpredict.rundir.predictions import RunOutputs
 
@@ -181,6 +181,7 @@ def render(a: RunOutputs, b: RunOutputs) -> bytes:
     return buffer.getvalue()
 
 
+@filesystem_errors_explained  # a full disk or a read-only --out: a message, not a traceback
 def write_comparison(a: RunOutputs, b: RunOutputs, out: Path, top: int = 10) -> dict[str, Any]:
     """Compare ``a`` and ``b`` and write the result into the folder ``out``, with a manifest.
 

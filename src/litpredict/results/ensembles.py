@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from litpredict.process.errors import UserError, first_line
+from litpredict.process.errors import filesystem_errors_explained, first_line
 from litpredict.results.combine import EnsembleError, check_members, combine, default_method
 from litpredict.rundir.predictions import RunOutputs, member_record, read_run
 
@@ -63,18 +63,26 @@ def select_jobs(sweep_dir: Path, jobs: list[int] | None, last: int | None) -> li
     return [sweep_dir / r["job_dir"] for r in chosen]
 
 
+LABELS_FIX = "pass a .npy file of one label per predicted sample, in dataset order"
+
+
 def _labels(path: Path | None, n: int) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+    """The ``--labels`` array and its record; checked before anything is written: a file
+    (a FIFO would block forever), numbers (never unpickled), one label per prediction."""
     if path is None:
         return None, None
     from litpredict.rundir.hashing import sha256_file
+    from litpredict.rundir.predictions import RunOutputsError, numeric_npy
 
     try:
-        labels = np.load(path, mmap_mode="r")
-    except (OSError, ValueError) as error:
+        labels = numeric_npy(path, "--labels", LABELS_FIX)
+    except RunOutputsError as error:
+        raise EnsembleError(error.problem, error.fix) from None
+    if labels.ndim == 0:
         raise EnsembleError(
-            f"--labels {path} cannot be read as .npy ({first_line(error)})",
-            "pass a .npy file of one label per predicted sample, in dataset order",
-        ) from None
+            f"--labels {path} holds a single value (a 0-d array), not one label per sample",
+            LABELS_FIX,
+        )
     if len(labels) != n:
         raise EnsembleError(
             f"--labels {path} holds {len(labels)} labels for {n} predictions",
@@ -83,6 +91,7 @@ def _labels(path: Path | None, n: int) -> tuple[np.ndarray | None, dict[str, Any
     return labels, {"path": str(path.resolve()), "sha256": sha256_file(path)}
 
 
+@filesystem_errors_explained  # a full disk or a read-only --out: a message, not a traceback
 def write_ensemble(
     members: list[RunOutputs],
     out: Path,
@@ -130,6 +139,9 @@ def _write_ensemble(
     from litpredict.writing.metrics import label_metrics
 
     first = members[0]
+    if format not in FORMATS:
+        raise EnsembleError(f"unknown format {format!r}", f"pass one of {', '.join(FORMAT_NAMES)}")
+    targets, labels_record = _labels(labels, first.num_predictions)
     keys = list(first.arrays)
     methods = {k: method or default_method([first.arrays[k]]) for k in keys}
     manifest = Manifest(out)
@@ -156,7 +168,6 @@ def _write_ensemble(
             array = combine([m.arrays[key] for m in members], methods[key], key, orders)
             np.save(staging / f"{key}.npy", array)
             combined[key] = np.load(staging / f"{key}.npy", mmap_mode="r")
-        targets, labels_record = _labels(labels, first.num_predictions)
         metrics = label_metrics(combined, first.kind, targets)
         staged = FORMATS[format](combined, first.kind, first.ids, staging)
         del combined
@@ -189,7 +200,8 @@ def reproduce_ensemble(run_dir: Path, new_dir: Path | None) -> int:
     """Combine an ensemble run's members again into ``new_dir``; 0 when every hash matches.
 
     Nothing is built or imported from the manifest: it names only member directories,
-    their hashes and the combining method.
+    their hashes and the combining method, each checked to be of the form litpredict
+    writes (an unknown method is refused, never taken for another).
     """
     import secrets
 
@@ -197,27 +209,82 @@ def reproduce_ensemble(run_dir: Path, new_dir: Path | None) -> int:
     from litpredict.rundir.manifest import read_manifest
 
     manifest = read_manifest(run_dir) or {}
-    spec = manifest.get("ensemble") or {}
+    records, method, format, labels = _checked_spec(run_dir, manifest)
     changes, members = [], []
-    for record in spec.get("members", []):
+    for record in records:
         member = read_run(record["job_dir"])
-        recorded = {o["path"]: o["sha256"] for o in record.get("outputs", [])}
+        recorded = {o["path"]: o["sha256"] for o in record["outputs"]}
         now = {o["path"]: o["sha256"] for o in member.manifest.get("outputs", [])}
         if now != recorded:
             changes.append(f"member {record['job_dir']} has other outputs than recorded")
         members.append(member)
-    methods = set((spec.get("methods") or {}).values())
-    if len(methods) > 1:
-        raise UserError(f"{run_dir} combined outputs by several methods", "not reproducible")
-    labels = manifest.get("labels")
     new_dir = new_dir or run_dir.with_name(f"{run_dir.name}.reproduce-{secrets.token_hex(3)}")
     result = write_ensemble(
         members,
         new_dir.resolve(),
-        method=next(iter(methods), None),
-        format=spec.get("format", "npy"),
+        method=method,
+        format=format,
         labels=Path(labels["path"]) if labels else None,
     )
     if labels and (result.get("labels") or {}).get("sha256") != labels.get("sha256"):
         changes.append(f"labels {labels['path']} changed (sha256 differs from the manifest's)")
     return verdict(run_dir, new_dir, changes, manifest, result)
+
+
+class TamperedEnsemble(EnsembleError):
+    """An ensemble manifest in a form litpredict never writes."""
+
+
+def _checked_spec(
+    run_dir: Path, manifest: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str, str, dict[str, Any] | None]:
+    """``(member records, method, format, labels record)`` of an ensemble manifest, each
+    checked against what :func:`write_ensemble` writes."""
+    from litpredict.results.combine import METHODS
+
+    def refuse(what: str) -> TamperedEnsemble:
+        return TamperedEnsemble(
+            f"{run_dir}/manifest.json: {what}; litpredict never writes that, so the manifest "
+            "was edited and is not reproduced",
+            "reproduce an ensemble run directory whose manifest.json litpredict wrote",
+        )
+
+    spec = manifest.get("ensemble")
+    if not isinstance(spec, dict):
+        raise refuse("'ensemble' is not a record")
+    format = spec.get("format")
+    if not isinstance(format, str) or format not in FORMAT_NAMES:
+        raise refuse(f"format {format!r} is not one of {', '.join(FORMAT_NAMES)}")
+    records = spec.get("members")
+    if not isinstance(records, list) or not records:
+        raise refuse(f"members {_short(records)} is not a list of member records")
+    for record in records:
+        outputs = record.get("outputs") if isinstance(record, dict) else None
+        if (
+            not isinstance(record.get("job_dir") if isinstance(record, dict) else None, str)
+            or not isinstance(outputs, list)
+            or not all(
+                isinstance(o, dict) and isinstance(o.get("path"), str) and "sha256" in o
+                for o in outputs
+            )
+        ):
+            raise refuse(f"member {_short(record)} has no job_dir and outputs")
+    methods = spec.get("methods")
+    if not isinstance(methods, dict) or not methods:
+        raise refuse(f"methods {_short(methods)} is not a record of output: method")
+    unknown = [m for m in methods.values() if not isinstance(m, str) or m not in METHODS]
+    if unknown:
+        raise refuse(f"method {_short(unknown[0])} is not one of {', '.join(METHODS)}")
+    if len(set(methods.values())) > 1:
+        raise EnsembleError(f"{run_dir} combined outputs by several methods", "not reproducible")
+    labels = manifest.get("labels")
+    if labels is not None and not (
+        isinstance(labels, dict) and isinstance(labels.get("path"), str) and labels["path"]
+    ):
+        raise refuse(f"labels {_short(labels)} is not a record of a labels file")
+    return records, next(iter(methods.values())), format, labels
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
