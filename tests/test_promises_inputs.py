@@ -280,3 +280,276 @@ def test_torchrun_processes_that_would_each_repeat_the_run_are_refused(
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "failed"
     assert not (run_dir / "predictions.npy").exists()
+
+
+# -- 7. numbers ------------------------------------------------------------------------------
+
+
+def _state_checkpoint(path: Path, epoch: int, state, **extra) -> Path:
+    """A checkpoint as Lightning lays it out, with the given ``state_dict`` (any value)."""
+    import torch
+
+    torch.save({"epoch": epoch, "global_step": 10 * epoch, "state_dict": state, **extra}, path)
+    return path
+
+
+@pytest.mark.parametrize("ema", [None, 0.5])
+def test_average_keeps_complex_tensors_complex_and_integer_buffers_whole(tmp_path, ema) -> None:
+    import torch
+
+    from litpredict import average
+
+    weights = [torch.tensor([1 + 2j, -3 + 0.5j]), torch.tensor([3 - 2j, 1 + 4.5j])]
+    paths = [
+        _state_checkpoint(
+            tmp_path / f"epoch={e}.ckpt",
+            e,
+            {"spectrum": w, "tracked": torch.tensor(7 + e), "scale": torch.tensor([float(e)])},
+        )
+        for e, w in enumerate(weights)
+    ]
+    out = tmp_path / "avg.ckpt"
+    args = [*map(str, paths), "--out", str(out)] + ([] if ema is None else ["--ema", str(ema)])
+    assert average.main(args) == 0
+    state = torch.load(out, weights_only=True)["state_dict"]
+    expected = (weights[0] + weights[1]) / 2  # EMA 0.5 of two inputs is the mean too
+    assert state["spectrum"].dtype == torch.complex64
+    torch.testing.assert_close(state["spectrum"], expected)
+    assert state["tracked"].dtype == torch.int64 and int(state["tracked"]) == 8  # the last's
+    torch.testing.assert_close(state["scale"], torch.tensor([0.5]))
+
+
+# -- 8. raw errors: each bad input is a problem and a fix -------------------------------------
+
+
+def _bomb(path: Path, megabytes: int = 128) -> Path:
+    """A torch.save checkpoint of a zero tensor, its members deflated: ~``megabytes`` MB
+    that inflate from a file of a few hundred KB (what a hostile download looks like)."""
+    import zipfile
+
+    import torch
+
+    plain = path.with_suffix(".plain")
+    tensor = torch.zeros(megabytes << 18)
+    torch.save({"epoch": 0, "global_step": 0, "state_dict": {"w": tensor}}, plain)
+    del tensor
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as bomb:
+        for info in source.infolist():
+            member = zipfile.ZipInfo(info.filename)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with source.open(info) as reader, bomb.open(member, "w", force_zip64=True) as writer:
+                while chunk := reader.read(1 << 22):
+                    writer.write(chunk)
+    plain.unlink()
+    assert path.stat().st_size < megabytes << 12  # inflates more than 256 times
+    return path
+
+
+AVERAGE_CASES = {
+    "a state_dict entry that is no tensor": (
+        {"w": "tensor", "note": "text"},
+        "state_dict entry 'note' is str, not a tensor",
+    ),
+    "a state_dict that is a list": ([1, 2], "its state_dict is a list"),
+    "a state_dict that is None": (None, "its state_dict is None"),
+}
+
+
+@pytest.mark.parametrize("case", [*AVERAGE_CASES, "--out a directory", "a zip bomb"])
+def test_average_refuses_bad_inputs_with_a_problem_and_a_fix(tmp_path, capsys, case) -> None:
+    import torch
+
+    from litpredict import average
+
+    good = _state_checkpoint(tmp_path / "epoch=0.ckpt", 0, {"w": torch.ones(3)})
+    out = tmp_path / "avg.ckpt"
+    if case in AVERAGE_CASES:
+        state, message = AVERAGE_CASES[case]
+        if isinstance(state, dict):
+            state = {k: torch.zeros(3) if v == "tensor" else v for k, v in state.items()}
+        bad = _state_checkpoint(tmp_path / "epoch=1.ckpt", 1, state)
+    elif case == "--out a directory":
+        bad, message = _state_checkpoint(tmp_path / "epoch=1.ckpt", 1, {"w": torch.zeros(3)}), ""
+        out = tmp_path / "folder"
+        out.mkdir()
+        message = "is a directory"
+    else:
+        bad, message = _bomb(tmp_path / "epoch=1.ckpt"), "would inflate to 128.0 MB"
+    assert average.main([str(good), str(bad), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "fix:" in error
+    assert "Traceback" not in error
+    assert not out.is_file()
+
+
+PREDICT_CASES = {
+    "hyper_parameters a list": ({"hyper_parameters": [1, 2]}, "hyper_parameters are a list"),
+    "hyper_parameters a string": ({"hyper_parameters": "lr=1"}, "hyper_parameters are a str"),
+    "a state_dict that is a list": ({"state_dict": [1, 2]}, "its state_dict is a list"),
+    "a state_dict that is None": ({"state_dict": None}, "its state_dict is None"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [*PREDICT_CASES, "a zip bomb"])
+def test_predict_refuses_a_malformed_checkpoint_before_using_it(
+    ckpt, features, tmp_path, case
+) -> None:
+    import torch
+
+    from conftest import predict_in_process
+    from litpredict.process.errors import CheckpointError
+
+    bad = tmp_path / "bad.ckpt"
+    if case in PREDICT_CASES:
+        entries, message = PREDICT_CASES[case]
+        torch.save({**torch.load(ckpt, weights_only=True), **entries}, bad)
+    else:
+        bad, message = _bomb(bad), "would inflate to 128.0 MB"
+    run_dir = tmp_path / "run"
+    with pytest.raises(CheckpointError, match="fix:") as raised:
+        predict_in_process(tmp_path, *_predict_args(bad, features, run_dir))
+    assert message in raised.value.problem
+    assert read_manifest(run_dir)["status"] == "failed"
+    assert not (run_dir / "predictions.npy").exists()
+
+
+class RunsCode:
+    """An object whose unpickling would leave a marker file: proof that nothing unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _object_member(run_dir: Path, marker: Path) -> Path:
+    """``run_dir``'s predictions.npy replaced by an object array (its hash updated)."""
+    from litpredict.rundir.hashing import sha256_file
+
+    array = np.empty(6, dtype=object)
+    array[:] = [RunsCode(marker)] * 6
+    np.save(run_dir / "predictions.npy", array, allow_pickle=True)
+    manifest = read_manifest(run_dir)
+    manifest["outputs"][0]["sha256"] = sha256_file(run_dir / "predictions.npy")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return run_dir
+
+
+def _mount(path: Path, options: str) -> bool:
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+    )
+    return mounted.returncode == 0
+
+
+@pytest.mark.parametrize("command", ["ensemble", "compare"])
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("an object-dtype member", "holds Python objects (dtype object)"),
+        ("a read-only disk", "the filesystem is read-only"),
+        ("a full disk", "no space left on the device"),
+        ("--labels a 0-d array", "holds a single value (a 0-d array)"),
+    ],
+)
+def test_ensemble_and_compare_refuse_bad_inputs_with_a_problem_and_a_fix(
+    tmp_path, capsys, command, case, message
+) -> None:
+    import subprocess
+
+    sweep = tmp_path / "sweep"
+    rng = np.random.default_rng(0)
+    first = write_run(sweep / "0_a", rng.normal(size=(64, 4)).astype(np.float32))
+    second = write_run(sweep / "1_b", rng.normal(size=(64, 4)).astype(np.float32))
+    out = tmp_path / "out"
+    marker = tmp_path / "unpickled"
+    extra: list[str] = []
+    if case == "an object-dtype member":
+        _object_member(second, marker)
+    elif case in ("a read-only disk", "a full disk"):
+        options = "ro,size=1m" if case == "a read-only disk" else "size=8k"
+        if not _mount(tmp_path / "disk", options):
+            pytest.skip("needs root to mount a tmpfs")
+        out = tmp_path / "disk" / "out"
+    elif command == "compare":
+        pytest.skip("compare takes no --labels")
+    else:
+        np.save(tmp_path / "labels.npy", np.array(3))
+        extra = ["--labels", str(tmp_path / "labels.npy")]
+    try:
+        if command == "ensemble":
+            code = ensemble_command.main([str(sweep), "--out", str(out), *extra])
+        else:
+            code = compare_command.main([str(first), str(second), "--out", str(out)])
+        error = capsys.readouterr().err
+        assert code == 2, error
+        assert message in error and "fix:" in error
+        assert not marker.exists()  # nothing was unpickled
+        manifest = out / "manifest.json"
+        assert not manifest.exists() or json.loads(manifest.read_text())["status"] != "complete"
+    finally:
+        if case in ("a read-only disk", "a full disk"):
+            subprocess.run(["umount", "-l", str(tmp_path / "disk")], capture_output=True)
+
+
+def test_ensemble_labels_that_are_a_fifo_are_refused_without_opening_it(tmp_path) -> None:
+    import subprocess
+
+    from run_dirs import write_sweep
+
+    write_sweep(tmp_path / "sweep", [np.arange(6), np.arange(6)])
+    fifo = tmp_path / "labels.npy"
+    os.mkfifo(fifo)
+    try:  # a subprocess: a reader that opens the FIFO would block forever
+        result = run_cli(
+            "ensemble", "sweep", "--labels", str(fifo), cwd=tmp_path, check=False, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("ensemble --labels FIFO blocked: it opened the FIFO")
+    assert result.returncode == 2
+    assert "is a FIFO, not a file" in result.stderr and "fix:" in result.stderr
+
+
+@pytest.fixture
+def ensemble_run(tmp_path) -> Path:
+    from run_dirs import write_sweep
+
+    write_sweep(tmp_path / "sweep", [np.arange(6) % 3, np.arange(6) % 2, np.arange(6) % 3])
+    out = tmp_path / "ens"
+    assert ensemble_command.main([str(tmp_path / "sweep"), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("format", "exe", "format 'exe' is not one of npy, pt, parquet, csv"),
+        ("format", 5, "format 5 is not one of"),
+        ("members", "all", "members 'all' is not a list of member records"),
+        ("members", [{"job_dir": 3, "outputs": []}], "has no job_dir and outputs"),
+        ("methods", {"prediction": "eval"}, "method 'eval' is not one of mean, vote, prob_mean"),
+        ("methods", "vote", "methods 'vote' is not a record of output: method"),
+        ("methods", {}, "methods {} is not a record"),
+    ],
+)
+def test_reproduce_refuses_a_tampered_ensemble_manifest(
+    ensemble_run, tmp_path, capsys, field, value, message
+) -> None:
+    from litpredict import reproduce
+
+    manifest = read_manifest(ensemble_run)
+    manifest["ensemble"][field] = value
+    (ensemble_run / "manifest.json").write_text(json.dumps(manifest))
+    again = tmp_path / "again"
+    assert reproduce.main([str(ensemble_run), f"hydra.run.dir={again}"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "fix:" in captured.err
+    assert "reproduced" not in captured.out
+    assert not again.exists()
