@@ -25,7 +25,7 @@ import pytest
 from conftest import REPO, read_manifest, run_cli
 from litpredict import compare as compare_command
 from litpredict import ensemble as ensemble_command
-from run_dirs import write_run
+from run_dirs import write_run, write_sweep
 
 
 @pytest.fixture(scope="module")
@@ -502,8 +502,6 @@ def test_ensemble_and_compare_refuse_bad_inputs_with_a_problem_and_a_fix(
 def test_ensemble_labels_that_are_a_fifo_are_refused_without_opening_it(tmp_path) -> None:
     import subprocess
 
-    from run_dirs import write_sweep
-
     write_sweep(tmp_path / "sweep", [np.arange(6), np.arange(6)])
     fifo = tmp_path / "labels.npy"
     os.mkfifo(fifo)
@@ -519,8 +517,6 @@ def test_ensemble_labels_that_are_a_fifo_are_refused_without_opening_it(tmp_path
 
 @pytest.fixture
 def ensemble_run(tmp_path) -> Path:
-    from run_dirs import write_sweep
-
     write_sweep(tmp_path / "sweep", [np.arange(6) % 3, np.arange(6) % 2, np.arange(6) % 3])
     out = tmp_path / "ens"
     assert ensemble_command.main([str(tmp_path / "sweep"), "--out", str(out)]) == 0
@@ -553,3 +549,89 @@ def test_reproduce_refuses_a_tampered_ensemble_manifest(
     assert message in captured.err and "fix:" in captured.err
     assert "reproduced" not in captured.out
     assert not again.exists()
+
+
+# -- 9. the sweep directory ------------------------------------------------------------------
+
+
+def test_an_ensemble_written_into_the_sweep_directory_is_no_job(tmp_path) -> None:
+    from litpredict.results.ensembles import select_jobs
+    from litpredict.sweep.summary import write_summary
+
+    sweep = tmp_path / "sweep"
+    jobs = write_sweep(sweep, [np.arange(6) % 3, np.arange(6) % 2, np.arange(6) % 3])
+    assert ensemble_command.main([str(sweep), "--out", str(sweep / "5_ens")]) == 0
+    assert select_jobs(sweep, None, None) == jobs  # not job 5
+    rows = write_summary(sweep, plot=False)["rows"]
+    assert [r["job_dir"] for r in rows] == [j.name for j in jobs]
+    again = tmp_path / "again"
+    assert ensemble_command.main([str(sweep), "--out", str(again)]) == 0
+    assert len(read_manifest(again)["ensemble"]["members"]) == 3
+
+
+def test_a_glob_through_a_symlink_loop_matches_each_file_once(tmp_path) -> None:
+    from hydra_plugins.litpredict._file_glob import expand
+
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "epoch=1-step=10.ckpt").write_bytes(b"PK")
+    (folder / "epoch=2-step=20.ckpt").write_bytes(b"PK")
+    (folder / "loop").symlink_to(folder, target_is_directory=True)  # ckpts/loop/loop/...
+    (folder / "last.ckpt").symlink_to(folder / "epoch=2-step=20.ckpt")  # save_last="link"
+    found = expand([f"{folder}/**/*.ckpt"])
+    assert found == [str(folder / "epoch=1-step=10.ckpt"), str(folder / "epoch=2-step=20.ckpt")]
+
+
+def test_a_job_directory_linked_from_outside_the_sweep_is_no_member(tmp_path, capsys) -> None:
+    sweep = tmp_path / "sweep"
+    write_sweep(sweep, [np.arange(6), np.arange(6)])
+    elsewhere = write_run(tmp_path / "elsewhere" / "run", np.zeros(6, np.int64))
+    (sweep / "2_linked").symlink_to(elsewhere, target_is_directory=True)
+    out = tmp_path / "ens"
+    for selection in ([], ["--jobs", "0,2"]):
+        assert ensemble_command.main([str(sweep), "--out", str(out), *selection]) == 2
+        error = capsys.readouterr().err
+        assert f"resolves to {elsewhere}, outside the sweep directory" in error
+        assert "fix:" in error
+    assert not out.exists()
+    assert ensemble_command.main([str(sweep), "--out", str(out), "--jobs", "0,1"]) == 0
+
+
+_RUNNING = """
+import json, sys, time
+from pathlib import Path
+from litpredict.rundir.ownership import RunLock
+run_dir = Path(sys.argv[1])
+RunLock.acquire(run_dir)
+(run_dir / "manifest.json").write_text(json.dumps({"status": "running", "outputs": []}))
+print("running", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_summary_says_interrupted_for_a_running_job_whose_process_died(tmp_path) -> None:
+    import signal
+    import subprocess
+
+    from litpredict.sweep.summary import write_summary
+
+    sweep = tmp_path / "sweep"
+    job = sweep / "0_epoch=0"
+    job.mkdir(parents=True)
+    process = subprocess.Popen(  # a job: its run directory locked, its manifest running
+        [sys.executable, "-c", _RUNNING, str(job)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    try:
+        assert process.stdout.readline().strip() == "running"
+        [row] = write_summary(sweep, plot=False)["rows"]
+        assert row["status"] == "running"  # its process is alive and holds the lock
+    finally:
+        process.send_signal(signal.SIGKILL)  # killed: nothing recorded, lock file left behind
+        process.wait(timeout=60)
+    assert (job / ".litpredict.lock").exists() and read_manifest(job)["status"] == "running"
+    [row] = write_summary(sweep, plot=False)["rows"]
+    assert row["status"] == "interrupted"
+    assert "killed or crashed" in row["error"]

@@ -128,19 +128,31 @@ def expand(include: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
     A URL pattern (``s3://bucket/run/checkpoints/*.ckpt``) is listed by its store: the
     matching objects' URLs, ordered by the epoch and step each holds (read in a few small
     ranged requests) or else by name, as local files are.
+
+    One path per local file: a ``**`` glob through a symlink loop (``ckpts/loop -> ..``) or
+    a link beside its target matches one file under many names, and each would be a job.
+    The file keeps its own name where the glob matched it (a link's target over the link,
+    e.g. Lightning's ``save_last="link"``), else its shortest matching name.
     """
     exclude = [str(p) if _is_url(str(p)) else os.path.expanduser(str(p)) for p in exclude]
-    found: set[str] = set()
+    found: dict[str, str] = {}  # real path (or URL) -> the name the job gets
     for pattern in include:
         if _is_url(str(pattern)):
-            found.update(u for u in _remote_glob(str(pattern)) if not _excluded(u, exclude))
+            found.update((u, u) for u in _remote_glob(str(pattern)) if not _excluded(u, exclude))
             continue
         for match in glob.glob(os.path.expanduser(str(pattern)), recursive=True):
             path = os.path.abspath(match)
             if os.path.isfile(path) and not _excluded(path, exclude):
-                found.add(path)
-    remote = remote_progress(p for p in found if _is_url(p))
-    return sorted(found, key=lambda path: checkpoint_sort_key(path, remote.get(path)))
+                real = os.path.realpath(path)
+                if real not in found or _preferred(path, real) < _preferred(found[real], real):
+                    found[real] = path
+    names = list(found.values())
+    remote = remote_progress(p for p in names if _is_url(p))
+    return sorted(names, key=lambda path: checkpoint_sort_key(path, remote.get(path)))
+
+
+def _preferred(path: str, real: str) -> tuple[bool, int, str]:
+    return (path != real, len(path), path)
 
 
 def _remote_glob(pattern: str) -> list[str]:

@@ -60,7 +60,16 @@ def select_jobs(sweep_dir: Path, jobs: list[int] | None, last: int | None) -> li
         raise EnsembleError(
             f"{sweep_dir} holds no complete job", "pass the directory of a sweep whose jobs ran"
         )
-    return [sweep_dir / r["job_dir"] for r in chosen]
+    dirs = [sweep_dir / r["job_dir"] for r in chosen]
+    root = sweep_dir.resolve()
+    for job_dir in dirs:  # a link to a run elsewhere is no job of this sweep
+        if not job_dir.resolve().is_relative_to(root):
+            raise EnsembleError(
+                f"{job_dir} resolves to {job_dir.resolve()}, outside the sweep directory "
+                f"{root}: an ensemble's members are jobs of one sweep",
+                "leave it out with --jobs (or move that run into the sweep it belongs to)",
+            )
+    return dirs
 
 
 LABELS_FIX = "pass a .npy file of one label per predicted sample, in dataset order"

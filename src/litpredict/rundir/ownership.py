@@ -310,6 +310,31 @@ class RunLock:
             os.close(self._fd)
 
 
+def lock_is_held(run_dir: Path) -> bool | None:
+    """Whether a run holds ``run_dir``'s :class:`RunLock` now (this process's included);
+    None when the filesystem cannot say (no ``flock`` support).
+
+    Probes with a non-blocking shared lock, released at once: a run's exclusive lock makes
+    it fail; nothing is created or written. A run's lock dies with its process, so a
+    manifest that says ``running`` under a free lock is a run that was killed or crashed.
+    """
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False  # a run holds the file while it runs and removes it when it ends
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # also drops the probe's lock
+    return False
+
+
 @contextlib.contextmanager
 def locked_run_dir(run_dir: Path) -> Iterator[None]:
     """``run_dir`` held by :class:`RunLock` for the block, by rank 0: the other ranks of a

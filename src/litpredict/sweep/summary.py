@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from litpredict.rundir.files import atomic_write, json_text, write_json
-from litpredict.rundir.manifest import COMPLETE, FAILED, RUNNING
+from litpredict.rundir.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING
 from litpredict.rundir.manifest import FILENAME as MANIFEST
 from litpredict.sweep.plan import read_plan
 
@@ -92,6 +92,23 @@ def _is_job_dir(path: Path) -> bool:
     return any((path / m).exists() for m in (".hydra", JOB_ERROR))
 
 
+def _status_now(job_dir: Path, manifest: dict[str, Any]) -> tuple[Any, Any]:
+    """``(status, error)``: the manifest's, except that ``running`` under a free run lock
+    is a job whose process died without recording it (killed, crashed, out of memory)."""
+    from litpredict.rundir.ownership import lock_is_held
+
+    status, error = manifest.get("status"), manifest.get("error")
+    if status != RUNNING or lock_is_held(job_dir) is not False:
+        return status, error
+    again = read_manifest_file(job_dir) or {}  # it may have ended as the lock was probed
+    if again.get("status") != RUNNING:
+        return again.get("status"), again.get("error")
+    return INTERRUPTED, (
+        "the job stopped without recording its end (killed or crashed): no process holds "
+        "its run directory; run the sweep again to redo it"
+    )
+
+
 def _flat_metrics(metrics: Any, prefix: str = "") -> dict[str, float]:
     flat: dict[str, float] = {}
     for key, value in (metrics or {}).items():
@@ -102,11 +119,22 @@ def _flat_metrics(metrics: Any, prefix: str = "") -> dict[str, float]:
     return flat
 
 
+def is_other_command(manifest: dict[str, Any] | None) -> bool:
+    """Whether a folder's manifest is of a run that another command wrote there, not a job
+    (``ensemble --out SWEEP/5_ens`` is not job 5)."""
+    return "ensemble" in (manifest or {})
+
+
 def job_row(job_dir: Path, plan: dict[int, list[str]] | None = None) -> dict[str, Any]:
     """One row: what the job's manifest says, or why there is none."""
+    return _row(job_dir, read_manifest_file(job_dir), plan)
+
+
+def _row(
+    job_dir: Path, manifest: dict[str, Any] | None, plan: dict[int, list[str]] | None
+) -> dict[str, Any]:
     match = _NUM.match(job_dir.name)
     num = int(match.group(1)) if match else None
-    manifest = read_manifest_file(job_dir)
     failure = _read_json(job_dir / JOB_ERROR)
     row: dict[str, Any] = {"job": num, "job_dir": job_dir.name, "metrics": {}}
     if manifest is None:
@@ -119,10 +147,11 @@ def job_row(job_dir: Path, plan: dict[int, list[str]] | None = None) -> dict[str
         )
         return row
     checkpoint = manifest.get("checkpoint") or {}
-    status = manifest.get("status")
-    error = manifest.get("error")
+    status, error = manifest.get("status"), manifest.get("error")
     if status == RUNNING and failure:  # died in a way the manifest could not record
         status, error = FAILED, failure.get("error")
+    elif status == RUNNING:  # or died without a word: its lock says whether it still runs
+        status, error = _status_now(job_dir, manifest)
     count, duration = manifest.get("num_predictions"), manifest.get("duration_s")
     row.update(
         checkpoint=checkpoint.get("path"),
@@ -142,10 +171,18 @@ def job_row(job_dir: Path, plan: dict[int, list[str]] | None = None) -> dict[str
 
 
 def collect(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Every job directory of the sweep, plus planned jobs that have no directory yet."""
+    """Every job directory of the sweep, plus planned jobs that have no directory yet.
+
+    Runs that other commands wrote into the sweep directory (an ensemble) are no jobs."""
     sweep_dir = Path(sweep_dir)
     plan = read_plan(sweep_dir)
-    rows = [job_row(d, plan) for d in sorted(sweep_dir.iterdir()) if _is_job_dir(d)]
+    rows = []
+    for folder in sorted(sweep_dir.iterdir()):
+        if not _is_job_dir(folder):
+            continue
+        manifest = read_manifest_file(folder)
+        if not is_other_command(manifest):
+            rows.append(_row(folder, manifest, plan))
     seen = {r["job"] for r in rows}
     for num, overrides in plan.items():
         if num not in seen:
