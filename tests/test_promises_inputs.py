@@ -194,8 +194,20 @@ def test_a_sweep_over_files_named_like_interpolations_keeps_their_names_literal(
         assert manifest["checkpoint"]["path"] in expected
         typed = [o for o in manifest["overrides"] if o.startswith("ckpt_path=")]
         assert typed and "\\${" in typed[0]  # as typed: a shell can repeat it literally
+    leak = next(r for r in summary["rows"] if "leak" in r["checkpoint"])
+    again = run_cli(  # a manifest is data: its literal names are not resolved when re-run
+        "reproduce",
+        str(sweep / leak["job_dir"]),
+        f"hydra.run.dir={tmp_path / 'again'}",
+        cwd=tmp_path,
+        env={"SECRET_VAR": secret},
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "reproduced" in again.stdout
+    console += again.stdout + again.stderr
     assert secret not in console
-    for path in sweep.rglob("*"):
+    for path in [*sweep.rglob("*"), *(tmp_path / "again").rglob("*")]:
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
         assert secret not in path.name

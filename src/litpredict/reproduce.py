@@ -21,6 +21,8 @@ from litpredict.results.reproduction import (
     anchored_data_paths,
     checked_targets,
     input_changes,
+    input_names,
+    literal,
     rewrite,
     verdict,
 )
@@ -84,7 +86,7 @@ def reproduce(
             f"{run_dir}/manifest.json has no config to re-run",
             "reproduce a run directory whose manifest.json litpredict wrote",
         )
-    for line in checked_targets(manifest["config"]):
+    for line in checked_targets(manifest["config"], input_names(manifest)):
         print(f"will build {line}")
     new_dir = new_dir.resolve()
     changes = input_changes(manifest)
@@ -105,7 +107,8 @@ def reproduce(
         overrides=list(manifest.get("overrides", [])),
         log_file=_logging_to(new_dir),
     )
-    result = run_reporting_errors(job, lambda: predict(OmegaConf.create(config), job))
+    # a manifest holds the resolved config: every string is a literal, never resolved again
+    result = run_reporting_errors(job, lambda: predict(OmegaConf.create(literal(config)), job))
     return verdict(run_dir, new_dir, changes, manifest, result)
 
 

@@ -7,6 +7,8 @@ anything is built, and nothing it names is called here.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +68,44 @@ def anchored_data_paths(
     return walk(config, ""), anchored
 
 
-def checked_targets(config: dict[str, Any]) -> list[str]:
+def input_names(manifest: dict[str, Any]) -> set[str]:
+    """The file names a manifest records as the run's inputs (checkpoint, data): names,
+    which may hold ``${`` (``leak${oc.env:VAR}.ckpt`` from a glob) and stay literal."""
+    names = {str((manifest.get("checkpoint") or {}).get("path") or "")}
+    data = manifest.get("data")
+    for entry in data if isinstance(data, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            names.add(entry["path"])
+    return names - {""}
+
+
+_INTERPOLATION = re.compile(r"(\\*)\$\{")
+
+
+def literal(value: Any) -> Any:
+    """``value`` with every string escaped for OmegaConf, so that it reads back exactly:
+    a manifest holds the resolved config, and nothing in it is ever resolved again."""
+    if isinstance(value, dict):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [literal(v) for v in value]
+    if isinstance(value, str):  # n backslashes before ${ -> 2n, then an escaped ${
+        return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", value)
+    return value
+
+
+def checked_targets(config: dict[str, Any], names: Collection[str] = ()) -> list[str]:
     """``["model: pkg.Class", ...]``: what re-running ``config`` builds, each target checked.
 
     A run directory is data, not code: every ``_target_`` of the manifest's config must be
     a class of the kind its place builds (nested ones too), and nothing there may
-    interpolate (a manifest holds the resolved config). Nothing is imported beyond the
-    named classes' modules, and nothing is called.
+    interpolate (a manifest holds the resolved config), except the input file ``names``
+    it records (:func:`input_names`). Nothing is imported beyond the named classes'
+    modules, and nothing is called.
     """
     from litpredict.checkpoint.targets import UnsafeTarget, check_targets, nested_targets
 
-    interpolated = _interpolations(config, "config")
+    interpolated = _interpolations(config, "config", set(names))
     if interpolated:
         raise UnsafeTarget(
             f"the manifest's config interpolates ({interpolated[0]}): a manifest holds the "
@@ -103,12 +132,14 @@ def checked_targets(config: dict[str, Any]) -> list[str]:
     return built
 
 
-def _interpolations(value: Any, where: str) -> list[str]:
+def _interpolations(value: Any, where: str, names: set[str]) -> list[str]:
     if isinstance(value, dict):
-        return [i for k, v in value.items() for i in _interpolations(v, f"{where}.{k}")]
+        return [i for k, v in value.items() for i in _interpolations(v, f"{where}.{k}", names)]
     if isinstance(value, list):
-        return [i for n, v in enumerate(value) for i in _interpolations(v, f"{where}[{n}]")]
-    return [f"{where}: {value}"] if isinstance(value, str) and "${" in value else []
+        return [i for n, v in enumerate(value) for i in _interpolations(v, f"{where}[{n}]", names)]
+    if isinstance(value, str) and "${" in value and value not in names:
+        return [f"{where}: {value}"]
+    return []
 
 
 def input_changes(manifest: dict[str, Any]) -> list[str]:
