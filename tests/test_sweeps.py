@@ -419,9 +419,15 @@ def test_summary_command_rebuilds_from_job_files(swept, tmp_path):
     killed.joinpath(".hydra").mkdir(parents=True)
     killed.joinpath(".hydra", "overrides.yaml").write_text('- ckpt_path="/x/epoch=5-step=9.ckpt"\n')
 
+    from litpredict.rundir.ownership import RunLock
+
     script = Path(sys.executable).with_name("litpredict-summary")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "litpredict.sweep"]
-    result = subprocess.run([*command, str(sweep_dir)], capture_output=True, text=True)
+    lock = RunLock.acquire(running.parent)  # still running: its process holds the directory
+    try:
+        result = subprocess.run([*command, str(sweep_dir)], capture_output=True, text=True)
+    finally:
+        lock.release()
     assert result.returncode == 0, result.stderr
     rows = _rows(sweep_dir)
     assert [(r["job"], r["status"]) for r in rows] == [
