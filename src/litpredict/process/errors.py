@@ -92,8 +92,8 @@ _FILESYSTEM = {
     errno.EPERM: "the operation is not permitted",
 }
 FILESYSTEM_FIX = (
-    "write to a place with free space that you may write to (--out DIR), or free space, "
-    "and run the same command again"
+    "free space, or write to a place with space that you may write to (--out DIR), and "
+    "check the permissions of the file named; then run the same command again"
 )
 
 

@@ -31,6 +31,7 @@ import shlex
 import shutil
 import socket
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -286,7 +287,7 @@ class RunLock:
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock_exclusive(fd)
             except BlockingIOError:
                 holder = _holder(fd)
                 os.close(fd)
@@ -308,6 +309,22 @@ class RunLock:
             del self._held[self.run_dir]
             (self.run_dir / LOCK).unlink(missing_ok=True)  # while still holding it
             os.close(self._fd)
+
+
+PROBE_RETRIES = 5  # a summary's lock_is_held probe holds a lock for microseconds
+
+
+def _lock_exclusive(fd: int) -> None:
+    """``flock(LOCK_EX | LOCK_NB)``, tried again briefly: a summary rebuild probing the
+    directory (:func:`lock_is_held`) must not pass for a run using it."""
+    for attempt in range(PROBE_RETRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == PROBE_RETRIES - 1:
+                raise
+            time.sleep(0.02)
 
 
 def lock_is_held(run_dir: Path) -> bool | None:
