@@ -28,3 +28,11 @@ class RaisesInForward(LinearRegression):
 
     def forward(self, x):
         raise KeyError(f"no such feature group for {type(x).__name__}")
+
+
+class NeedsPickledEntry(LinearRegression):
+    """Reads an object its checkpoint holds only pickled, as pytorch-forecasting's DeepAR
+    reads its dataset parameters in ``on_load_checkpoint``."""
+
+    def on_load_checkpoint(self, checkpoint):
+        self.loss_fn = checkpoint["hyper_parameters"]["loss_fn"]

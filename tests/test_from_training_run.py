@@ -260,3 +260,23 @@ def test_a_lightning_cli_run_without_its_class_says_what_to_type(cli_run, tmp_pa
             tmp_path, f"ckpt_path={ckpt}", "datamodule=array_file", "datamodule.path=x.npy"
         )
     assert "model._target_=" in error.value.fix
+
+
+def test_on_load_checkpoint_needing_a_pickled_entry_says_why_it_is_not_loaded(tmp_path):
+    from failing_models import NeedsPickledEntry
+    from litpredict.process.errors import CheckpointError
+
+    model = NeedsPickledEntry(input_dim=10, output_dim=1)
+    ckpt = tmp_path / "deepar_like.ckpt"
+    hyper_parameters = {"input_dim": 10, "output_dim": 1, "loss_fn": torch.nn.MSELoss()}
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": hyper_parameters}, ckpt)
+    with pytest.raises(CheckpointError) as error:
+        predict_in_process(
+            tmp_path,
+            f"ckpt_path={ckpt}",
+            "model=linear",
+            "model._target_=failing_models.NeedsPickledEntry",
+        )
+    assert "on_load_checkpoint failed" in error.value.message
+    assert "only as pickled objects (loss_fn)" in error.value.message
+    assert "never loads" in error.value.message
