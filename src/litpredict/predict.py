@@ -121,7 +121,10 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             with interrupts_held():
                 result = writer.finalize()
                 described = datamodule_record(datamodule, result["num_predictions"])
-                manifest.finish(COMPLETE, data=data, datamodule=described, **result)
+                # What the dataset said of how it was read (decode_check): new fields only.
+                known = {*manifest.data, *result}
+                read = {k: v for k, v in result.pop("run_record").items() if k not in known}
+                manifest.finish(COMPLETE, data=data, datamodule=described, **read, **result)
                 completed = True
     except BaseException as error:
         if completed and isinstance(error, RunInterrupted):
@@ -132,7 +135,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
         if disk_full is not None:
             raise disk_full from error
         raise
-    log.info("%s", result_line(result, job.run_dir))
+    log.info("%s", result_line(manifest.data, job.run_dir))
     return manifest.data
 
 
@@ -222,6 +225,7 @@ def _started_manifest(
         config=config,
         overrides=job.overrides,
         seed=cfg.seed,
+        stages=None,  # where the time went, once complete (writing/stages.py)
         git=provenance.git_state(),
         versions=provenance.versions(),
         **provenance.host(),

@@ -1,18 +1,20 @@
 """The datamodule base, and what litpredict reads from any user's datamodule.
 
-A datamodule of your own needs no base class from litpredict. Two optional attributes
+A datamodule of your own needs no base class from litpredict. Three optional attributes
 make its runs better described; litpredict reads them only through the helpers here:
 
 - ``datamodule.input_files`` (:class:`DescribesInputFiles`): the manifest's data
   fingerprint hashes these files, so a run records which data it predicted on.
 - ``predict_dataset.sample_ids`` (:class:`HasSampleIds`): the writer saves them as
   ``ids.txt`` (and an id column in tables), so each prediction row names its sample.
+- ``predict_dataset.run_record`` (:class:`HasRunRecord`): fields the manifest gets about
+  how the data were read while predicting (an image folder's ``decode_check``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import pytorch_lightning as pl
@@ -50,6 +52,18 @@ class HasSampleIds(Protocol):
     sample_ids: Sequence[str] | None
 
 
+@runtime_checkable
+class HasRunRecord(Protocol):
+    """A predict dataset that says how its data were read, once predicting has begun.
+
+    ``run_record`` is a dict of JSON values, or ``None``; global rank 0 reads it when
+    predicting starts and each key becomes a field of the manifest (keys the manifest
+    already has are left out). A torch ``Subset`` of such a dataset passes it on.
+    """
+
+    run_record: Mapping[str, Any] | None
+
+
 def input_files_of(datamodule: Any) -> Sequence[str | os.PathLike[str]]:
     """The datamodule's ``input_files``; none when it does not declare them."""
     return datamodule.input_files if isinstance(datamodule, DescribesInputFiles) else []
@@ -58,6 +72,16 @@ def input_files_of(datamodule: Any) -> Sequence[str | os.PathLike[str]]:
 def sample_ids_of(dataset: Any) -> Sequence[str] | None:
     """The dataset's ``sample_ids``; ``None`` when it has none."""
     return dataset.sample_ids if isinstance(dataset, HasSampleIds) else None
+
+
+def run_record_of(dataset: Any) -> dict[str, Any]:
+    """The dataset's ``run_record`` (through any ``Subset`` of it); empty when it has none."""
+    from torch.utils.data import Subset
+
+    while isinstance(dataset, Subset) and not isinstance(dataset, HasRunRecord):
+        dataset = dataset.dataset
+    record = dataset.run_record if isinstance(dataset, HasRunRecord) else None
+    return dict(record or {})
 
 
 def predict_dataset_length(dataset: Any) -> int:

@@ -12,6 +12,7 @@ headers), naming the sizes found and the key to set.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,12 @@ import torch
 from torch.utils.data import Dataset, random_split
 
 from litpredict.data.base import ArrayDataModule
+from litpredict.data.decode_check import DecodeCheck, checked_decode_check, first_samples
+from litpredict.data.image_decoding import EXACT, FAST, read_image
 from litpredict.process.errors import DataError, ImageError
 from litpredict.writing.ids import unwritable_id_reason
+
+log = logging.getLogger(__name__)
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -215,6 +220,10 @@ class ImageFolderDataset(Dataset):
         self.std = per_channel(std, channels, "std")
         self.transforms = checked_transforms(transforms)
         self.sample_ids = [str(path) for path, _ in self.samples]
+        # Decode JPEGs at a reduced size (datamodule.decode=fast, chosen while predicting
+        # by ImageFolderDataModule); what the choice was, for the manifest.
+        self.fast = False
+        self.run_record: dict[str, Any] | None = None
         if self.shape is None:
             self._check_one_size()
 
@@ -245,18 +254,15 @@ class ImageFolderDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> Any:
-        from PIL import Image
-        from torchvision.transforms.v2.functional import pil_to_tensor, resize
+        return self.item(index, self.fast)
 
+    def item(self, index: int, fast: bool) -> Any:
+        """Sample ``index``, its file decoded ``fast`` or exactly (see :mod:`.image_decoding`)."""
         path, label = self.samples[index]
         try:
-            with Image.open(path) as image:
-                pixels = pil_to_tensor(image.convert(self.mode))
+            image = read_image(path, self.mode, self.shape, fast)
         except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for a bad file
             raise _unreadable(path, error) from error
-        if self.shape is not None and tuple(pixels.shape[1:]) != self.shape:
-            pixels = resize(pixels, list(self.shape), antialias=True)
-        image = pixels.float().div_(255.0)
         for transform in self.transforms:
             image = transform(image)
         if self.mean is not None:
@@ -267,6 +273,13 @@ class ImageFolderDataset(Dataset):
 
 
 class ImageFolderDataModule(ArrayDataModule):
+    """An image folder's datamodule; ``decode="fast"`` decodes JPEGs at a reduced size when
+    predicting, once :class:`~litpredict.data.decode_check.DecodeCheck` has compared it
+    with exact decoding through the model (the first ``decode_check_images`` images, at
+    most a batch); below ``decode_threshold`` agreement it decodes exactly. Training
+    always decodes exactly.
+    """
+
     def __init__(
         self,
         root: str,
@@ -276,6 +289,9 @@ class ImageFolderDataModule(ArrayDataModule):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         transforms: Sequence[Any] | None = None,
+        decode: str = EXACT,
+        decode_threshold: float = 0.98,
+        decode_check_images: int = 64,
         **loader_options,
     ) -> None:
         loader_options.setdefault("batch_size", 256)
@@ -283,6 +299,10 @@ class ImageFolderDataModule(ArrayDataModule):
         self.root = root
         self.image_size = image_size
         self.val_fraction = val_fraction
+        self.decode = decode
+        self.decode_options = (decode, decode_threshold, decode_check_images)  # checked in setup
+        self.decode_checker: DecodeCheck | None = None
+        self._decode_record: dict[str, Any] | None = None
         self.image_options = {
             "image_size": image_size,
             "channels": channels,
@@ -312,9 +332,38 @@ class ImageFolderDataModule(ArrayDataModule):
         return dataset
 
     def load_predict(self) -> ImageFolderDataset:
+        # Checked here, not in __init__: Hydra's instantiate would bury the message.
+        self.decode_checker = checked_decode_check(*self.decode_options)
         return self._dataset()
 
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool = False, sampler=None):
+        trainer = self.trainer
+        if self.decode_checker and self.decode == FAST and trainer and trainer.predicting:
+            self._choose_decode(dataset, batch_size, self.decode_checker)
+        return super()._loader(dataset, batch_size, shuffle=shuffle, sampler=sampler)
+
+    def _choose_decode(self, dataset: Dataset, batch_size: int, check: DecodeCheck) -> None:
+        """Fast or exact decoding for ``dataset``, before its loader starts any worker."""
+        images, indices = first_samples(dataset, min(batch_size, check.images))
+        if not isinstance(images, ImageFolderDataset):
+            raise DataError(
+                f"datamodule.decode=fast reads image folders, not a {type(images).__qualname__}",
+                "set datamodule.decode=exact",
+            )
+        if self._decode_record is None:
+            if images.shape is None:
+                log.warning(
+                    "datamodule.decode=fast needs datamodule.image_size (the size to decode "
+                    "for); without it every image is decoded whole"
+                )
+                self._decode_record = check.skipped()
+            else:
+                self._decode_record = check.run(self.trainer, images.item, indices)
+        images.fast = self._decode_record["used"] == FAST
+        images.run_record = {"decode_check": self._decode_record}
+
     def load_fit(self) -> tuple[Dataset, Dataset]:
+        self.decode_checker = checked_decode_check(*self.decode_options)  # split=val|train
         dataset = self._dataset()
         if not dataset.labelled:
             raise DataError(

@@ -28,7 +28,9 @@ from litpredict.sweep.plan import read_plan
 CSV, JSON, PNG = "summary.csv", "summary.json", "summary.png"
 JOB_ERROR = "job_error.json"  # a job that failed before (or without) its manifest saying so
 LEAD = ("job", "checkpoint", "epoch", "step", "status", "num_predictions")
-TAIL = ("duration_s", "predictions_per_s", "job_dir", "error", "redone_because")
+# data_s, model_s, write_s: where the job's predict loop spent its time (rank 0's stages)
+STAGE_COLUMNS = ("data_s", "model_s", "write_s")
+TAIL = ("duration_s", "predictions_per_s", *STAGE_COLUMNS, "job_dir", "error", "redone_because")
 
 # Statuses only a summary row has, beside the manifest's RUNNING/COMPLETE/FAILED/INTERRUPTED.
 MISSING = "missing"  # a job directory without a manifest: never started predicting, or killed
@@ -153,6 +155,7 @@ def _row(
     elif status == RUNNING:  # or died without a word: its lock says whether it still runs
         status, error = _status_now(job_dir, manifest)
     count, duration = manifest.get("num_predictions"), manifest.get("duration_s")
+    stages = manifest.get("stages") if isinstance(manifest.get("stages"), dict) else {}
     row.update(
         checkpoint=checkpoint.get("path"),
         epoch=checkpoint.get("epoch"),
@@ -164,6 +167,7 @@ def _row(
         predictions_per_s=round(count / duration, 1)
         if status == COMPLETE and count and duration
         else None,
+        **{column: stages.get(column) for column in STAGE_COLUMNS},
         error=error,
         redone_because=manifest.get("redone_because"),  # a complete run of another config
     )

@@ -15,7 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
-from litpredict.data.base import predict_dataset_length, sample_ids_of
+from litpredict.data.base import predict_dataset_length, run_record_of, sample_ids_of
 from litpredict.process.errors import PredictionError
 from litpredict.trainer import lightning_api
 from litpredict.writing.disk import write_errors
@@ -26,6 +26,7 @@ from litpredict.writing.metrics import check_named_metrics
 from litpredict.writing.outputs import TARGET, batch_arrays, index_array
 from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
+from litpredict.writing.stages import StageClock
 
 
 class PredictionWriterMixin:
@@ -38,6 +39,9 @@ class PredictionWriterMixin:
     - :meth:`finalize`, on global rank 0 once every rank has finished: merges the
       shards into dataset order from what is on disk, drops duplicate indices, checks
       that every sample has a prediction, and moves whole files into place.
+
+    Each rank also times its loop (:class:`~litpredict.writing.stages.StageClock`) and
+    leaves the times in its shard, for the manifest's ``stages``.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class PredictionWriterMixin:
         self.output_dir = Path(output_dir) if output_dir else None
         self.kind: str | None = None
         self._shard: ShardWriter | None = None
+        self._clock = StageClock()
 
     @property
     def shard_root(self) -> Path:
@@ -69,6 +74,8 @@ class PredictionWriterMixin:
             with write_errors("the shard folder", self.shard_root.parent):
                 self.shard_root.mkdir(parents=True)
         trainer.strategy.barrier("litpredict-shards-cleared")
+        self._clock = StageClock()
+        self._clock.start()
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loaders = trainer.predict_dataloaders
@@ -86,11 +93,14 @@ class PredictionWriterMixin:
             if ids is not None:
                 ids = checked_ids(ids, num_samples)
             with write_errors("the sample ids", self.shard_root):
-                DatasetMeta(num_samples, ids).write(self.shard_root)
+                DatasetMeta(num_samples, ids, run_record_of(dataset)).write(self.shard_root)
         with write_errors("a prediction shard", self.shard_root):
             self._shard = ShardWriter(
                 self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=num_samples
             )
+
+    def on_predict_batch_start(self, trainer: Any, pl_module: Any, *args: Any, **kw: Any) -> None:
+        self._clock.batch_started()
 
     def write_on_batch_end(
         self,
@@ -102,6 +112,7 @@ class PredictionWriterMixin:
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
+        started = self._clock.step_ended()
         if not batch_indices:
             raise PredictionError(
                 "Lightning could not tell which samples this batch holds",
@@ -121,12 +132,13 @@ class PredictionWriterMixin:
                 "(seen_batch_indices); memory grows about 40 MB per million samples",
                 stacklevel=1,
             )
+        self._clock.written(started)
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # A rank without samples skips the predict loop and never gets here: its missing
         # shard is simply empty. So no collective calls in these hooks.
         with write_errors("a prediction shard", self.shard_root):
-            self._shard.close(self.kind)
+            self._shard.close(self.kind, self._clock.totals())
 
     def finalize(self) -> dict[str, Any]:
         """Merge the shards on disk into final files: ``{"outputs", "metrics", ...}``.

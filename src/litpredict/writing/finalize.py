@@ -17,13 +17,16 @@ from litpredict.writing.formats import FORMATS, publish
 from litpredict.writing.merge import merge_shards
 from litpredict.writing.metrics import label_metrics
 from litpredict.writing.outputs import TARGET
-from litpredict.writing.shards import SHARDS, DatasetMeta, read_shards
+from litpredict.writing.shards import SHARDS, DatasetMeta, Shard, read_shards
 
 STAGING = ".staging"
 
 
 def finalize(output_dir: Path, format: str, metrics: list[str] | None = None) -> dict[str, Any]:
     """Merge ``output_dir``'s shards into ``format`` files; ``{"outputs", "metrics", ...}``.
+
+    Also what the ranks left beside their rows: ``stages`` (rank 0's, and every rank's
+    as ``stages_per_rank`` when there were several) and the dataset's ``run_record``.
 
     Call on global rank 0 once every rank has closed its shard. Files are staged and
     hashed, then renamed into place with interrupts held back, so either all of them
@@ -34,7 +37,8 @@ def finalize(output_dir: Path, format: str, metrics: list[str] | None = None) ->
     staging = output_dir / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     with write_errors("the predictions", output_dir):
-        merged = merge_shards(read_shards(root), dataset.num_samples, staging)
+        shards = read_shards(root)
+        merged = merge_shards(shards, dataset.num_samples, staging)
         targets = merged.arrays.pop(TARGET, None)
         metrics = label_metrics(merged.arrays, merged.kind, targets, metrics)
         staged = FORMATS[format](merged.arrays, merged.kind, dataset.ids, staging)
@@ -53,4 +57,22 @@ def finalize(output_dir: Path, format: str, metrics: list[str] | None = None) ->
     publish(staged, output_dir)
     shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
-    return {"outputs": outputs, "metrics": metrics, "num_predictions": dataset.num_samples}
+    return {
+        "outputs": outputs,
+        "metrics": metrics,
+        "num_predictions": dataset.num_samples,
+        **stage_fields(shards),
+        "run_record": dataset.record,
+    }
+
+
+def stage_fields(shards: list[Shard]) -> dict[str, Any]:
+    """``stages``: global rank 0's seconds waiting for data, in the model, writing; with
+    several ranks, ``stages_per_rank`` too (a rank that got no samples has no shard)."""
+    timed = [(int(s.directory.name.removeprefix("rank")), s.stages) for s in shards if s.stages]
+    if not timed:
+        return {"stages": None}
+    fields: dict[str, Any] = {"stages": min(timed, key=lambda item: item[0])[1]}
+    if len(shards) > 1:
+        fields["stages_per_rank"] = [{"rank": rank, **stages} for rank, stages in sorted(timed)]
+    return fields

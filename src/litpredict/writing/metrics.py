@@ -162,6 +162,8 @@ def _class_fit(prediction: np.ndarray, targets: np.ndarray) -> tuple[str | None,
         width = int(prediction.shape[1])
         if low < 0 or high >= width:
             return f"labels span [{low}, {high}], the outputs score classes [0, {width}) only", 0
+        if width < 2:  # one value per sample (a regressor's (N, 1)) against labels all 0
+            return "class metrics need scores of 2 or more classes, not outputs of shape (N, 1)", 0
         return None, width
     predicted_low, predicted_high = _range(prediction)
     if min(low, predicted_low) < 0:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,17 +47,18 @@ def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
 
 @dataclass(frozen=True)
 class DatasetMeta:
-    """What finalize needs to know of the dataset: its size and its sample ids, if any."""
+    """What finalize needs to know of the dataset: its size, its sample ids, if any, and
+    what it says of how it was read (its ``run_record``, for the manifest)."""
 
     num_samples: int
     ids: list[str] | None
+    record: dict = field(default_factory=dict)
 
     def write(self, root: Path) -> None:
         if self.ids is not None:
             atomic_write(root / IDS, json.dumps(self.ids))
-        write_json(
-            root / DATASET_META, {"num_samples": self.num_samples, "has_ids": self.ids is not None}
-        )
+        meta = {"num_samples": self.num_samples, "has_ids": self.ids is not None}
+        write_json(root / DATASET_META, {**meta, "record": self.record})
 
     @classmethod
     def read(cls, root: Path) -> DatasetMeta:
@@ -75,7 +76,7 @@ class DatasetMeta:
                 f"{len(ids)} sample ids were recorded for {meta['num_samples']} samples",
                 "give the dataset's sample_ids one id per sample, and re-run",
             )
-        return cls(meta["num_samples"], ids)
+        return cls(meta["num_samples"], ids, meta.get("record") or {})
 
 
 class ShardWriter:
@@ -150,8 +151,11 @@ class ShardWriter:
             self.files[INDEX].write(np.arange(self.rows, dtype=np.int64))
         self.files[INDEX].write(np.asarray(indices, dtype=np.int64))
 
-    def close(self, kind: str | None) -> None:
-        """Close the files and write ``meta.json``: from now on the shard counts as finished."""
+    def close(self, kind: str | None, stages: dict[str, float] | None = None) -> None:
+        """Close the files and write ``meta.json``: from now on the shard counts as finished.
+
+        ``stages``: where the rank's time went (:mod:`litpredict.writing.stages`).
+        """
         for file in self.files.values():
             file.close()
         digests = {key: digest.hexdigest() for key, digest in self.digests.items()}
@@ -163,6 +167,7 @@ class ShardWriter:
             "header_rows": self.header_rows,
             "header_bytes": self.header_bytes,
             "sha256": {k: digests[k] for k in self.layout if k in digests},
+            "stages": stages,
         }
         write_json(self.directory / META, meta)
 
@@ -186,6 +191,7 @@ class Shard:
         self.header_rows: int = meta["header_rows"]
         self.header_bytes: dict[str, int] = meta["header_bytes"]
         self.sha256: dict[str, str] = meta["sha256"]
+        self.stages: dict[str, float] | None = meta.get("stages")
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.bin"
