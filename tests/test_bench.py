@@ -11,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 APPROACHES = ("floor", "floor-load", "article", "litpredict")
+IMAGE_APPROACHES = ("torchvision", "decode-floor", "litpredict-exact", "litpredict-fast")
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_quick_bench_reports_every_approach(tmp_path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=360,  # linear ~60 s, images ~60 s, start-up: quiet; twice that with load
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -32,3 +33,18 @@ def test_quick_bench_reports_every_approach(tmp_path) -> None:
         assert rows[approach]["small"]["work_s"] > 0 and rows[approach]["large"]["peak_mb"] > 0
     assert {"predict --help", "predict --cfg job"} <= set(report["startup"])
     assert any(t["target"].startswith("linear: time/row") for t in report["targets"])
+    # The image section: 4 and 12 JPEGs through each approach, side by side.
+    images = {row["approach"]: row for row in report["rows"] if row["workload"] == "images"}
+    assert set(images) == set(IMAGE_APPROACHES)
+    for approach in IMAGE_APPROACHES:
+        assert f"| {approach} |" in report["table"]
+        assert images[approach]["small"]["work_s"] > 0 and images[approach]["large"]["cpu_s"] > 0
+    assert report["images"]["decode_check"]["images"] == 4  # the first batch, checked
+    assert report["images"]["agreement"]["litpredict-exact"] == 1.0
+    targets = {t["target"].split(" (")[0] for t in report["targets"]}
+    assert {
+        "images: exact ms/image ÷ torchvision's",
+        "images: torchvision ms/image ÷ fast's",
+        "images: fast ms/image ÷ decode floor's",
+        "images: fast's predictions = exact's",
+    } <= targets

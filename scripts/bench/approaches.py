@@ -9,18 +9,19 @@ from pathlib import Path
 from bench.approach import Approach
 from bench.article import ARTICLE
 from bench.floor import FLOOR, FLOOR_LOAD
+from bench.images import IMAGE_APPROACHES
 from bench.loop import LOOP
 from bench.ours import LITPREDICT
 from bench.sweep import SWEEP_LOOP
 
 APPROACHES: dict[str, Approach] = {
-    a.name: a for a in (FLOOR, FLOOR_LOAD, LOOP, ARTICLE, LITPREDICT, SWEEP_LOOP)
+    a.name: a for a in (FLOOR, FLOOR_LOAD, LOOP, ARTICLE, LITPREDICT, SWEEP_LOOP, *IMAGE_APPROACHES)
 }
 WORKERS = {name: a.worker for name, a in APPROACHES.items() if a.worker is not None}
 
 
 def run_worker(argv: list[str]) -> int:
-    """``bench.py --worker floor|loop|article --data X.npy --ckpt C --batch B --out Y``."""
+    """``bench.py --worker floor|loop|article|... --data X --ckpt C --batch B --out Y``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker", choices=sorted(WORKERS), required=True)
     parser.add_argument("--data", required=True)

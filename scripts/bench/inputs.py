@@ -27,16 +27,20 @@ def make_input(path: Path, rows: int, shape: tuple[int, ...], seed: int = 0) -> 
     return path
 
 
-def make_checkpoint(workdir: Path, experiment: str, quick: bool) -> Path:
-    """A short training run of ``experiment`` with the real train command; its last.ckpt."""
-    run_dir = workdir / f"train-{experiment}"
+def make_checkpoint(
+    workdir: Path, experiment: str, quick: bool, overrides: tuple[str, ...] = ()
+) -> Path:
+    """A short training run of ``experiment`` (and ``overrides``) with the real train
+    command; its last.ckpt."""
+    tag = "".join(f"-{o.replace('=', '')}" for o in overrides)
+    run_dir = workdir / f"train-{experiment}{tag}"
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     if checkpoint.is_file():
         return checkpoint
     command = [
         sys.executable, "-m", "litpredict.train", f"experiment={experiment}",
         "trainer.max_epochs=1", f"+trainer.limit_train_batches={2 if quick else 8}",
-        "+trainer.limit_val_batches=1", f"hydra.run.dir={run_dir}",
+        "+trainer.limit_val_batches=1", f"hydra.run.dir={run_dir}", *overrides,
     ]  # fmt: skip
-    measure(command, workdir / f"train-{experiment}.log", workdir, file_done(checkpoint))
+    measure(command, workdir / f"train-{experiment}{tag}.log", workdir, file_done(checkpoint))
     return checkpoint

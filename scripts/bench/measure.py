@@ -28,6 +28,7 @@ class Run:
     peak_mb: float  # until the outputs are complete
     exit_peak_mb: float  # the whole process, its exit included
     foreign_cores: float = 0.0  # CPU other processes used meanwhile, in cores on average
+    cpu_s: float = 0.0  # CPU the process and its waited-for children used, exit included
 
     @property
     def quiet(self) -> bool:
@@ -99,7 +100,7 @@ def measure(command: list[str], log: Path, cwd: Path, done: Done) -> Run:
     exit_peak = max(exit_peak, usage.ru_maxrss * 1024)
     ours = usage.ru_utime + usage.ru_stime + _own_cpu_s() - own
     foreign = max(0.0, _busy_cpu_s() - busy - ours) / wall
-    return Run(0, wall, work, peak / MB, exit_peak / MB, foreign)
+    return Run(0, wall, work, peak / MB, exit_peak / MB, foreign, usage.ru_utime + usage.ru_stime)
 
 
 def best_of(runs: list[Run]) -> Run:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import report
+from bench.image_section import bench_images, image_table, image_targets
 from bench.startup import bench_startup
 from bench.sweep import bench_sweep, sweep_table, sweep_targets
 from bench.workloads import Workload, bench_workload, workloads
@@ -69,9 +70,27 @@ def sweep_section(options: Options) -> SectionResult:
     )
 
 
+def images_section(options: Options) -> SectionResult:
+    result = bench_images(options.workdir, options.quick, options.repeats)
+    return SectionResult(
+        table=image_table(result),
+        targets=image_targets(result),
+        data={
+            "rows": report.row_data(result.rows),
+            "images": {
+                "agreement": result.agreement,
+                "decode_check": result.decode_check,
+                "cpu_ms_per_image": result.cpu_ms,
+            },
+        },
+        noisy_runs=result.noisy_runs,
+    )
+
+
 def sections(quick: bool) -> dict[str, Section]:
     """The sections a run (``--quick`` or not) can hold, in their default order."""
     found = [workload_section(load) for load in workloads(quick).values()]
+    found.append(Section("images", images_section))
     found.append(Section("startup", startup_section))
     if not quick:  # 3 x 180 jobs, minutes: --quick (the CI smoke test) stays fast
         found.append(Section("sweep", sweep_section))
