@@ -358,7 +358,8 @@ class ImageFolderDataModule(ArrayDataModule):
                 )
                 self._decode_record = check.skipped()
             else:
-                self._decode_record = check.run(self.trainer, images.item, indices)
+                workers = self.num_workers
+                self._decode_record = check.run(self.trainer, images.item, indices, workers)
         images.fast = self._decode_record["used"] == FAST
         images.run_record = {"decode_check": self._decode_record}
 
