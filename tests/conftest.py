@@ -197,3 +197,20 @@ def article_checkpoints(tmp_path_factory) -> dict[str, ArticleCheckpoint]:
         plain_lightning_checkpoint(model, x, y, root / f"{name}.ckpt")
         checkpoints[name] = ArticleCheckpoint(model.eval(), root / f"{name}.ckpt", x, y)
     return checkpoints
+
+
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory) -> Path:
+    """A linear-regression checkpoint from one epoch of ``train`` (in-process)."""
+    from litpredict.process.job import Job
+    from litpredict.train import train
+
+    root = tmp_path_factory.mktemp("one_epoch_train")
+    config = compose_predict(
+        "experiment=linear_regression",
+        "trainer.max_epochs=1",
+        run_dir=root / "train",
+        config_name="train",
+    )
+    train(config, Job.from_hydra())
+    return root / "train" / "checkpoints" / "last.ckpt"

@@ -21,20 +21,6 @@ from conftest import REPO, compose_predict, predict_in_process, read_manifest, r
 from litpredict.process.errors import UserError
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    """One linear-regression checkpoint, trained for one epoch by the real command."""
-    root = tmp_path_factory.mktemp("hostile_train")
-    run_cli(
-        "train",
-        "experiment=linear_regression",
-        "trainer.max_epochs=1",
-        f"hydra.run.dir={root / 'train'}",
-        cwd=root,
-    )
-    return root / "train" / "checkpoints" / "last.ckpt"
-
-
 def _features(path: Path, rows: int = 300, seed: int = 0) -> Path:
     np.save(path, np.random.default_rng(seed).standard_normal((rows, 10), dtype=np.float32))
     return path

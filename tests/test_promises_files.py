@@ -29,23 +29,6 @@ from run_dirs import write_sweep
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    """A linear-regression checkpoint from one epoch of ``train`` (in-process)."""
-    from litpredict.process.job import Job
-    from litpredict.train import train
-
-    root = tmp_path_factory.mktemp("promises_train")
-    config = compose_predict(
-        "experiment=linear_regression",
-        "trainer.max_epochs=1",
-        run_dir=root / "train",
-        config_name="train",
-    )
-    train(config, Job.from_hydra())
-    return root / "train" / "checkpoints" / "last.ckpt"
-
-
-@pytest.fixture(scope="module")
 def complete_run(ckpt, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("promises_run")
     predict_in_process(root, "experiment=linear_regression", f"ckpt_path={ckpt}")

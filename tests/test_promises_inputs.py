@@ -29,20 +29,6 @@ from run_dirs import write_run, write_sweep
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    """One linear-regression checkpoint, trained for one epoch by the real command."""
-    root = tmp_path_factory.mktemp("promises_train")
-    run_cli(
-        "train",
-        "experiment=linear_regression",
-        "trainer.max_epochs=1",
-        f"hydra.run.dir={root / 'train'}",
-        cwd=root,
-    )
-    return root / "train" / "checkpoints" / "last.ckpt"
-
-
-@pytest.fixture(scope="module")
 def features(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("promises_data") / "x.npy"
     np.save(path, np.random.default_rng(0).standard_normal((37, 10), dtype=np.float32))
