@@ -82,11 +82,12 @@ def _refuse_credentials(config: DictConfig) -> None:
     from litpredict.remote.urls import refuse_credentials
 
     overrides = list(config.hydra.overrides.task) + list(config.hydra.overrides.hydra)
-    task = {k: v for k, v in config.items() if k != "hydra"}
+    # A sweep's config may still hold ``ckpt_path: ???`` (each job sets it): read as it is.
+    task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
     try:
-        plain = OmegaConf.to_container(OmegaConf.create(task), resolve=True)
+        plain = OmegaConf.to_container(task, resolve=True, throw_on_missing=False)
     except Exception:  # resolved later, where its error is reported
-        plain = OmegaConf.to_container(OmegaConf.create(task), resolve=False)
+        plain = OmegaConf.to_container(task, resolve=False)
     try:
         refuse_credentials(plain, overrides)
     except UserError as error:
