@@ -72,7 +72,14 @@ def writer(cfg: DictConfig, run_dir: Path, lightning: LightningAPI | None = None
     metrics = checked_metric_names(
         OmegaConf.to_object(metrics) if OmegaConf.is_config(metrics) else metrics
     )
-    return instantiate(node, output_dir=str(run_dir), metrics=metrics)
+    resume = cfg.get("resume") or {}
+    return instantiate(
+        node,
+        output_dir=str(run_dir),
+        metrics=metrics,
+        commit_every_s=resume.get("commit_every_s"),
+        commit_every_batches=resume.get("commit_every_batches"),
+    )
 
 
 def training_callbacks(cfg: DictConfig, lightning: LightningAPI | None = None) -> list[Any]:

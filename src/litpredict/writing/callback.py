@@ -2,11 +2,13 @@
 
 Lightning keeps every prediction in memory unless ``return_predictions=False`` and the
 writer works per batch; even then it records every batch's indices. This writer keeps
-neither: memory stays flat however many samples there are.
+neither: memory stays flat however many samples there are. Each rank commits what it
+wrote every few seconds, so a run stopped part way resumes from it (``resume``).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -17,6 +19,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from litpredict.data.base import predict_dataset_length, sample_ids_of
 from litpredict.process.errors import PredictionError
+from litpredict.process.reporting import EXIT_INTERRUPTED
 from litpredict.trainer import lightning_api
 from litpredict.writing.disk import write_errors
 from litpredict.writing.finalize import finalize
@@ -24,24 +27,36 @@ from litpredict.writing.formats import FORMATS, TABLE_FORMATS, table_columns
 from litpredict.writing.ids import checked_ids
 from litpredict.writing.metrics import check_named_metrics
 from litpredict.writing.outputs import TARGET, batch_arrays, index_array
+from litpredict.writing.resume import RECORD, RunRecord, read_record
 from litpredict.writing.seen_indices import drop_seen_batch_indices
-from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
+from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, rank_dir
+
+log = logging.getLogger(__name__)
 
 
 class PredictionWriterMixin:
     """Writes predictions in dataset order to ``output_dir`` in one of :data:`FORMATS`.
 
-    - prepare, in :meth:`setup`: global rank 0 clears what an unfinished run left in
-      ``<output_dir>/.shards``; every rank waits for it before predicting.
+    - prepare: ``litpredict.predict`` has rank 0 keep what earlier attempts of the run
+      committed, or clear it, before predicting (``resume.prepare``; then ``prepared``
+      is set); a writer used on its own has global rank 0 clear ``<output_dir>/.shards``
+      in :meth:`setup`. Every rank waits for rank 0 there before predicting.
     - append, per batch: rank r appends the batch and its dataset indices to
-      ``.shards/rank<r>``; the shard is closed when the rank's predict epoch ends.
+      ``.shards/attempt<k>/rank<r>`` and commits it every ``commit_every_s`` seconds
+      and/or ``commit_every_batches`` batches (see ``shards``), also when the run stops
+      on an exception or a signal; the shard is closed when the rank's predict epoch ends.
     - :meth:`finalize`, on global rank 0 once every rank has finished: merges the
-      shards into dataset order from what is on disk, drops duplicate indices, checks
-      that every sample has a prediction, and moves whole files into place.
+      shards of every attempt into dataset order from what is on disk, drops duplicate
+      indices, checks that every sample has a prediction, and moves whole files into place.
     """
 
     def __init__(
-        self, format: str = "npy", output_dir: str | None = None, metrics: list[str] | None = None
+        self,
+        format: str = "npy",
+        output_dir: str | None = None,
+        metrics: list[str] | None = None,
+        commit_every_s: float | None = 5.0,
+        commit_every_batches: int | None = None,
     ) -> None:
         super().__init__(write_interval="batch")
         if format not in FORMATS:
@@ -51,6 +66,12 @@ class PredictionWriterMixin:
         self.format = format
         self.metrics = metrics  # names of litpredict.writing.metrics; None: the defaults
         self.output_dir = Path(output_dir) if output_dir else None
+        self.commit_every_s = _positive("resume.commit_every_s", commit_every_s, float)
+        self.commit_every_batches = _positive(
+            "resume.commit_every_batches", commit_every_batches, int
+        )
+        self.prepared = False  # rank 0 of litpredict.predict has prepared .shards
+        self.attempt = 1
         self.kind: str | None = None
         self._shard: ShardWriter | None = None
 
@@ -64,11 +85,19 @@ class PredictionWriterMixin:
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Runs on every rank, also on ranks that get no samples: the barrier is safe here.
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and not self.prepared:
             shutil.rmtree(self.shard_root, ignore_errors=True)
             with write_errors("the shard folder", self.shard_root.parent):
                 self.shard_root.mkdir(parents=True)
+                RunRecord(self.shard_root).start(attempts=1, reused=0)
         trainer.strategy.barrier("litpredict-shards-cleared")
+        record = read_record(self.shard_root)
+        if record is None:
+            raise PredictionError(
+                f"{self.shard_root / RECORD} is missing: rank 0 did not prepare the run",
+                "check that every rank sees the same run directory, and run again",
+            )
+        self.attempt = int(record.get("attempts") or 1)
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loaders = trainer.predict_dataloaders
@@ -89,7 +118,10 @@ class PredictionWriterMixin:
                 DatasetMeta(num_samples, ids).write(self.shard_root)
         with write_errors("a prediction shard", self.shard_root):
             self._shard = ShardWriter(
-                self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=num_samples
+                rank_dir(self.shard_root, self.attempt, trainer.global_rank),
+                header_rows=num_samples,
+                commit_every_s=self.commit_every_s,
+                commit_every_batches=self.commit_every_batches,
             )
 
     def write_on_batch_end(
@@ -113,8 +145,15 @@ class PredictionWriterMixin:
             if self.format in TABLE_FORMATS:
                 table_columns({k: a.shape[1:] for k, a in outputs.items()})
             check_named_metrics(self.metrics, self.kind, outputs, arrays.get(TARGET))
+        self._shard.kind = self.kind
         with write_errors("a prediction shard", self.shard_root):
             self._shard.append(index_array(batch_indices), arrays)
+        if getattr(trainer, "received_sigterm", False):
+            # A ddp_spawn worker (the main process stops it, or the scheduler stops all):
+            # Lightning's own SIGTERM handler only sets this flag. Commit, then end the
+            # worker quietly with the interrupted exit code; the main process reports it.
+            self._commit()
+            raise SystemExit(EXIT_INTERRUPTED)
         if not drop_seen_batch_indices(trainer, batch_idx, dataloader_idx):
             warnings.warn(
                 "litpredict could not drop Lightning's record of written batch indices "
@@ -127,6 +166,21 @@ class PredictionWriterMixin:
         # shard is simply empty. So no collective calls in these hooks.
         with write_errors("a prediction shard", self.shard_root):
             self._shard.close(self.kind)
+        self._shard = None
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """The run stops (a signal, a failed rank): commit the whole batches written so far."""
+        self._commit()
+
+    def _commit(self) -> None:
+        if self._shard is None:
+            return
+        try:
+            self._shard.commit()
+        except Exception as error:  # the run is ending on another error: keep that one
+            log.warning("could not commit the rows written last: %s", error)
 
     def finalize(self) -> dict[str, Any]:
         """Merge the shards on disk into final files: ``{"outputs", "metrics", ...}``.
@@ -140,6 +194,20 @@ class PredictionWriterMixin:
                 "the prediction writer has no output_dir", "set writer.output_dir"
             )
         return finalize(self.output_dir, self.format, self.metrics)
+
+
+def _positive(name: str, value: Any, kind: type) -> Any:
+    """``value`` as a positive ``kind`` (or None), else an error naming ``name``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise PredictionError(
+            f"{name}={value!r} is not a positive number",
+            f"set {name} to a positive number, or null",
+        )
+    if kind is int and value != int(value):
+        raise PredictionError(f"{name}={value!r} is not a whole number", f"set {name}=N")
+    return kind(value)
 
 
 class PredictionWriter(PredictionWriterMixin, BasePredictionWriter):
