@@ -27,7 +27,7 @@ from litpredict.writing.formats import FORMATS, TABLE_FORMATS, table_columns
 from litpredict.writing.ids import checked_ids
 from litpredict.writing.metrics import check_named_metrics
 from litpredict.writing.outputs import TARGET, batch_arrays, index_array
-from litpredict.writing.resume import RECORD, RunRecord, read_record
+from litpredict.writing.resume import RECORD, RunRecord, commit_settings, read_record
 from litpredict.writing.seen_indices import drop_seen_batch_indices
 from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, rank_dir
 
@@ -66,9 +66,8 @@ class PredictionWriterMixin:
         self.format = format
         self.metrics = metrics  # names of litpredict.writing.metrics; None: the defaults
         self.output_dir = Path(output_dir) if output_dir else None
-        self.commit_every_s = _positive("resume.commit_every_s", commit_every_s, float)
-        self.commit_every_batches = _positive(
-            "resume.commit_every_batches", commit_every_batches, int
+        self.commit_every_s, self.commit_every_batches = commit_settings(
+            commit_every_s, commit_every_batches
         )
         self.prepared = False  # rank 0 of litpredict.predict has prepared .shards
         self.attempt = 1
@@ -194,20 +193,6 @@ class PredictionWriterMixin:
                 "the prediction writer has no output_dir", "set writer.output_dir"
             )
         return finalize(self.output_dir, self.format, self.metrics)
-
-
-def _positive(name: str, value: Any, kind: type) -> Any:
-    """``value`` as a positive ``kind`` (or None), else an error naming ``name``."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise PredictionError(
-            f"{name}={value!r} is not a positive number",
-            f"set {name} to a positive number, or null",
-        )
-    if kind is int and value != int(value):
-        raise PredictionError(f"{name}={value!r} is not a whole number", f"set {name}=N")
-    return kind(value)
 
 
 class PredictionWriter(PredictionWriterMixin, BasePredictionWriter):

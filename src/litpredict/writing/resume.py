@@ -64,6 +64,27 @@ class Attempt:
         return {**found, "discarded": self.discarded} if self.discarded else found
 
 
+def commit_settings(every_s: Any, every_batches: Any) -> tuple[float | None, int | None]:
+    """``resume.commit_every_s`` and ``resume.commit_every_batches``, checked: each a
+    positive number (a whole one for batches) or None."""
+
+    def positive(name: str, value: Any, whole: bool) -> Any:
+        if value is None:
+            return None
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or value <= 0 or (whole and value != int(value)):
+            kind = "a positive whole number" if whole else "a positive number of seconds"
+            raise PredictionError(
+                f"{name}={value!r} is not {kind}", f"set {name} to {kind}, or null"
+            )
+        return int(value) if whole else float(value)
+
+    return (
+        positive("resume.commit_every_s", every_s, whole=False),
+        positive("resume.commit_every_batches", every_batches, whole=True),
+    )
+
+
 def read_record(root: Path) -> dict[str, Any] | None:
     try:
         record = json.loads((root / RECORD).read_text())
