@@ -32,7 +32,11 @@ pytestmark = pytest.mark.slow
 N, BATCH = 1000, 100  # the in-process runs: 10 batches
 SLOW_N, SLOW_BATCH = 6000, 50  # the stopped commands: 120 batches of ~50 ms (plus start-up)
 TIMEOUT = 900
-SLURM_DELAY_S = 8  # 10 batches: 80 s of predicting, past a time limit of 1 minute
+# A job of 10 batches of 10 s under a 2-minute limit whose signal comes 60 s before it:
+# SLURM checks limits every 30 s, so the signal comes 60 to 90 s into an attempt (a fast
+# attempt cannot finish; a slow start still commits batches), then 2 minutes pending.
+SLURM_DELAY_S = 10
+SLURM_LIMIT = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"]
 PREDICT = [sys.executable, "-m", "litpredict.predict"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
@@ -96,8 +100,8 @@ def _wait_for(condition, what: str, proc: subprocess.Popen | None = None, timeou
         time.sleep(0.1)
 
 
-def _start(command: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+def _start(command: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    env = {**(env or os.environ), "PYTHONPATH": str(REPO / "tests")}
     return subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -385,20 +389,50 @@ def test_a_torchrun_rank_killed_then_the_same_launch_completes(
     assert manifest["world_size"] == 2
 
 
-# --- SLURM: a sweep job longer than its time limit, requeued by submitit -----------------
+# --- SLURM: srun tasks stopped; a sweep job longer than its time limit ------------------
+
+
+@pytest.mark.scheduler
+@pytest.mark.ddp
+def test_srun_tasks_stopped_then_the_same_step_completes(
+    trained, data, references, tmp_path, slurm_env
+) -> None:
+    run_dir = tmp_path / "run"
+    command = ["srun", "-N1", "--ntasks-per-node=2", *PREDICT, *_slow(trained, data["slow"])]
+    command += [f"hydra.run.dir={run_dir}", "trainer.devices=2", "trainer.strategy=ddp"]
+    proc = _start(command, tmp_path, slurm_env)
+    try:
+        _wait_for(
+            lambda: len([r for r in _committed_rows(run_dir).values() if r >= 300]) == 2,
+            "both tasks committing",
+            proc,
+        )
+        proc.send_signal(signal.SIGTERM)  # srun passes it on to both tasks
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert read_manifest(run_dir)["status"] == "interrupted"
+    env = {**slurm_env, "PYTHONPATH": str(REPO / "tests")}
+    again = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert again.returncode == 0, again.stderr[-4000:]
+    manifest = _assert_resumed(run_dir, references["ddp"])
+    assert manifest["world_size"] == 2
 
 
 @pytest.mark.scheduler
 def test_a_sweep_job_past_its_time_limit_finishes_through_requeues(
     trained, data, references, tmp_path, slurm_env
 ) -> None:
-    """``--time`` of 1 minute for a job of about two: at the limit's signal the job commits,
+    """``--time`` of 2 minutes for a job of more: at the limit's signal the job commits,
     says ``interrupted`` and submitit requeues it; the requeued job resumes; the sweep
-    command waits for it and reports its real end."""
+    command waits for it and reports its real end (5-10 minutes)."""
     sweep_dir = tmp_path / "sweep"
     command = [*PREDICT, "-m", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1"]
-    command += ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=30"]
-    command += ["hydra.launcher.max_num_timeout=10", f"hydra.sweep.dir={sweep_dir}"]
+    command += [*SLURM_LIMIT, "hydra.launcher.max_num_timeout=10", f"hydra.sweep.dir={sweep_dir}"]
     command += [*_slow(trained, data["x"], BATCH, delay_s=SLURM_DELAY_S), "trainer=cpu"]
     result = subprocess.run(
         command,

@@ -8,9 +8,10 @@ and, unless its rows are in dataset order, ``index.bin`` (int64 dataset indices)
 the order they were predicted; ``layout.json`` from the first batch on.
 
 Committed segments: every ``commit_every_s`` seconds (and/or ``commit_every_batches``
-batches) and when the shard closes, the rank fsyncs its files and appends one line to
-``commits.jsonl`` (fsync'd too): the rows so far, and for each file its end offset and
-the XXH3-64 of its bytes since the previous commit. Bytes after the last commit, or a
+batches), on a thread beside the next batches, and at once when the run stops on a
+signal or an error, the rank fsyncs its files and appends one line to ``commits.jsonl``
+(fsync'd too): the rows so far, and for each file its end offset and the XXH3-64 of its
+bytes since the previous commit. Bytes after the last commit, or a
 commit whose bytes no longer match their checksum (a kill mid-write, a torn disk
 write), are never read: :func:`litpredict.writing.segments.seal` cuts a stopped attempt's
 shard back to its last good commit. ``meta.json`` is written when the shard is closed (or
@@ -30,10 +31,11 @@ import io
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -147,6 +149,8 @@ class ShardWriter:
         self.committed_rows = 0
         self._committed_ends: dict[str, int] = {}
         self._commits: BinaryIO | None = None
+        self._committer: threading.Thread | None = None
+        self._committer_error: BaseException | None = None
         self._batches_since_commit = 0
         self._last_commit = time.monotonic()
 
@@ -172,7 +176,7 @@ class ShardWriter:
         self.rows += len(indices)
         self._batches_since_commit += 1
         if self._commit_due():
-            self.commit()
+            self._commit_in_background()
 
     def _commit_due(self) -> bool:
         every = self.commit_every_batches
@@ -234,42 +238,96 @@ class ShardWriter:
         return ends
 
     def commit(self) -> bool:
-        """Make every whole batch so far durable: fsync the files, then append a commit line.
+        """Make every whole batch so far durable, now: fsync, then a commit line.
 
-        False when there was nothing new to commit. Safe to call after an interrupt cut a
-        batch short: only the rows counted in ``rows`` are committed.
+        What a stopping run calls (a signal, an error). False when there was nothing new
+        to commit. Safe after an interrupt cut a batch short: only the rows counted in
+        ``rows`` are committed.
         """
-        self._batches_since_commit = 0
-        self._last_commit = time.monotonic()
-        if not self.layout or (self.rows == self.committed_rows and self._commits is not None):
+        self._wait_for_committer()
+        snapshot = self._snapshot()
+        if snapshot is None:
             return False
-        ends = self._ends()
-        for file in self.files.values():
-            file.flush()
-            os.fsync(file.fileno())
-        files = {}
-        for key, end in ends.items():
-            start = self._committed_ends.get(key, 0)
-            files[key] = [end, segment_checksum(self.directory / f"{key}.bin", start, end)]
-        line = {"rows": self.rows, "kind": self.kind, "sequential": self.sequential}
-        record = json.dumps({**line, "files": files}) + "\n"
-        first = self._commits is None
-        if first:
-            self._commits = open(self.directory / COMMITS, "ab")  # noqa: SIM115
-        self._commits.write(record.encode())
-        self._commits.flush()
-        os.fsync(self._commits.fileno())
-        if first:  # the files' names, and the shard folder's own
-            fsync_directory(self.directory)
-            fsync_directory(self.directory.parent)
-        self._committed_ends = ends
-        self.committed_rows = self.rows
+        self._write_commit(snapshot)
+        self._raise_committer_error()
         return True
 
+    def _commit_in_background(self) -> None:
+        """The periodic commit: the files' buffers are flushed here, the fsyncs, the
+        checksums and the commit line run on a thread while the next batches are
+        predicted. One commit at a time: a commit due while the last one still runs waits
+        for it."""
+        self._wait_for_committer()
+        self._raise_committer_error()
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return
+        self._committer = threading.Thread(
+            target=self._write_commit, args=(snapshot,), name="shard-commit", daemon=True
+        )
+        self._committer.start()
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        """What the next commit covers: the whole batches so far, their buffers flushed."""
+        self._batches_since_commit = 0
+        self._last_commit = time.monotonic()
+        if not self.layout or self.rows == self.committed_rows:
+            return None
+        for file in self.files.values():
+            file.flush()
+        self.committed_rows = self.rows
+        return {
+            "rows": self.rows,
+            "kind": self.kind,
+            "sequential": self.sequential,
+            "ends": self._ends(),
+            "fds": {key: file.fileno() for key, file in self.files.items()},
+        }
+
+    def _write_commit(self, snapshot: dict[str, Any]) -> None:
+        """fsync the files, checksum the new bytes, append and fsync the commit line."""
+        try:
+            ends = snapshot["ends"]
+            for key in ends:
+                os.fsync(snapshot["fds"][key])
+            files = {}
+            for key, end in ends.items():
+                start = self._committed_ends.get(key, 0)
+                files[key] = [end, segment_checksum(self.directory / f"{key}.bin", start, end)]
+            line = {k: snapshot[k] for k in ("rows", "kind", "sequential")}
+            record = json.dumps({**line, "files": files}) + "\n"
+            first = self._commits is None
+            if first:
+                self._commits = open(self.directory / COMMITS, "ab")  # noqa: SIM115
+            self._commits.write(record.encode())
+            self._commits.flush()
+            os.fsync(self._commits.fileno())
+            if first:  # the files' names, and the shard folder's own
+                fsync_directory(self.directory)
+                fsync_directory(self.directory.parent)
+            self._committed_ends = ends
+        except BaseException as error:  # raised on the caller's thread by the next commit
+            self._committer_error = error
+
+    def _wait_for_committer(self) -> None:
+        if self._committer is not None:
+            self._committer.join()
+            self._committer = None
+
+    def _raise_committer_error(self) -> None:
+        error, self._committer_error = self._committer_error, None
+        if error is not None:
+            raise error
+
     def close(self, kind: str | None) -> None:
-        """Commit, close the files and write ``meta.json``: the shard now counts as finished."""
+        """Close the files and write ``meta.json``: the shard now counts as finished.
+
+        No last commit: the run merges the shard next, and a run stopped from here on
+        predicts again at most what the last periodic commit did not cover.
+        """
         self.kind = kind if kind is not None else self.kind
-        self.commit()
+        self._wait_for_committer()
+        self._raise_committer_error()
         for file in self.files.values():
             file.close()
         if self._commits is not None:
