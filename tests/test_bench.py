@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-APPROACHES = ("floor", "floor-load", "article", "litpredict")
+# litpredict-no-commits: litpredict beside itself without its periodic commits (issue 23)
+APPROACHES = ("floor", "floor-load", "article", "litpredict", "litpredict-no-commits")
 
 
 @pytest.mark.slow
@@ -32,3 +33,4 @@ def test_quick_bench_reports_every_approach(tmp_path) -> None:
         assert rows[approach]["small"]["work_s"] > 0 and rows[approach]["large"]["peak_mb"] > 0
     assert {"predict --help", "predict --cfg job"} <= set(report["startup"])
     assert any(t["target"].startswith("linear: time/row") for t in report["targets"])
+    assert any(t["target"] == "linear: time/row ÷ without commits" for t in report["targets"])

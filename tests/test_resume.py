@@ -32,11 +32,12 @@ pytestmark = pytest.mark.slow
 N, BATCH = 1000, 100  # the in-process runs: 10 batches
 SLOW_N, SLOW_BATCH = 6000, 50  # the stopped commands: 120 batches of ~50 ms (plus start-up)
 TIMEOUT = 900
-# A job of 10 batches of 10 s under a 2-minute limit whose signal comes 60 s before it:
-# SLURM checks limits every 30 s, so the signal comes 60 to 90 s into an attempt (a fast
-# attempt cannot finish; a slow start still commits batches), then 2 minutes pending.
+# A job of 10 batches of 10 s under a 2-minute limit whose signal comes 30 s before it:
+# SLURM checks limits every 30 s, so the signal comes 60 to 90 s into an attempt (always
+# before the limit), 20-30 s of which start the job here: 3-7 batches an attempt, then 2
+# minutes pending before the requeued job starts.
 SLURM_DELAY_S = 10
-SLURM_LIMIT = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60"]
+SLURM_LIMIT = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30"]
 PREDICT = [sys.executable, "-m", "litpredict.predict"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
@@ -160,7 +161,8 @@ def fail_at_batch(monkeypatch):
 
 
 def _stopped_at(tmp_path, fail, overrides: list[str], batch: int) -> Path:
-    """A first attempt that committed every batch and failed in batch ``batch``."""
+    """A first attempt that committed as it went and failed in batch ``batch``: its last
+    commit, made as it stopped, holds every batch before."""
     fail(batch)
     with pytest.raises(RuntimeError, match=f"stopped at batch {batch}"):
         predict_in_process(tmp_path, *overrides)
@@ -194,17 +196,19 @@ def test_a_damaged_segment_is_redone_never_merged(
     overrides = _overrides(_ckpt(trained), data["x"], BATCH, "resume.commit_every_batches=1")
     run_dir = _stopped_at(tmp_path, fail_at_batch, overrides, 6)
     shard = run_dir / ".shards" / "attempt1" / "rank00000"
-    values = shard / "prediction.bin"
-    if damage == "truncated":  # half of the last committed batch's rows are gone
+    values, log = shard / "prediction.bin", shard / "commits.jsonl"
+    # A batch's commit may wait for the next batch while the last commit's fsync runs.
+    commits = [json.loads(line)["rows"] for line in log.read_text().splitlines()]
+    assert commits[-1] == 600 and len(commits) >= 2, commits
+    if damage == "truncated":  # the last half batch is gone: the last segment is short
         os.truncate(values, values.stat().st_size - BATCH * 4 // 2)
-        kept = 500
-    elif damage == "corrupt":  # one float of batch 3 (rows 300..399) changed on disk
+        kept = commits[-2]
+    elif damage == "corrupt":  # one float of row 350 changed on disk
         raw = bytearray(values.read_bytes())
-        raw[-(BATCH * 4) * 3] ^= 0xFF
+        raw[-(600 - 350) * 4] ^= 0xFF
         values.write_bytes(bytes(raw))
-        kept = 300
+        kept = max(rows for rows in [0, *commits] if rows <= 350)
     else:  # a commit line cut short by the kill
-        log = shard / "commits.jsonl"
         log.write_text(log.read_text() + '{"rows": 700, "kind": "tensor", "sequ')
         kept = 600
     monkeypatch.undo()

@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import shutil
 import threading
 import time
@@ -150,6 +151,9 @@ class ShardWriter:
         self._committed_ends: dict[str, int] = {}
         self._commits: BinaryIO | None = None
         self._committer: threading.Thread | None = None
+        self._pending: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._idle = threading.Event()  # no commit is being written
+        self._idle.set()
         self._committer_error: BaseException | None = None
         self._batches_since_commit = 0
         self._last_commit = time.monotonic()
@@ -254,18 +258,28 @@ class ShardWriter:
 
     def _commit_in_background(self) -> None:
         """The periodic commit: the files' buffers are flushed here, the fsyncs, the
-        checksums and the commit line run on a thread while the next batches are
-        predicted. One commit at a time: a commit due while the last one still runs waits
-        for it."""
-        self._wait_for_committer()
+        checksums and the commit line run on the committer thread while the next batches
+        are predicted. One commit at a time: one due while the last still runs (a disk
+        slower than the batches) waits for the next batch, the predicting thread never
+        waits."""
+        if not self._idle.is_set():
+            return
         self._raise_committer_error()
         snapshot = self._snapshot()
         if snapshot is None:
             return
-        self._committer = threading.Thread(
-            target=self._write_commit, args=(snapshot,), name="shard-commit", daemon=True
-        )
-        self._committer.start()
+        if self._committer is None:  # started once, on the first commit
+            self._committer = threading.Thread(
+                target=self._run_committer, name="shard-commit", daemon=True
+            )
+            self._committer.start()
+        self._idle.clear()
+        self._pending.put(snapshot)
+
+    def _run_committer(self) -> None:
+        while (snapshot := self._pending.get()) is not None:
+            self._write_commit(snapshot)
+            self._idle.set()
 
     def _snapshot(self) -> dict[str, Any] | None:
         """What the next commit covers: the whole batches so far, their buffers flushed."""
@@ -310,7 +324,11 @@ class ShardWriter:
             self._committer_error = error
 
     def _wait_for_committer(self) -> None:
+        self._idle.wait()
+
+    def _stop_committer(self) -> None:
         if self._committer is not None:
+            self._pending.put(None)
             self._committer.join()
             self._committer = None
 
@@ -326,7 +344,7 @@ class ShardWriter:
         predicts again at most what the last periodic commit did not cover.
         """
         self.kind = kind if kind is not None else self.kind
-        self._wait_for_committer()
+        self._stop_committer()
         self._raise_committer_error()
         for file in self.files.values():
             file.close()
