@@ -411,7 +411,13 @@ def test_srun_tasks_stopped_then_the_same_step_completes(
             "both tasks committing",
             proc,
         )
-        proc.send_signal(signal.SIGTERM)  # srun passes it on to both tasks
+        # What a preemption sends every task (srun itself, given SIGTERM, kills its tasks
+        # with SIGKILL: that is a kill -9, which the periodic commits cover).
+        jobs = subprocess.run(
+            ["squeue", "-h", "-o", "%i"], env=slurm_env, capture_output=True, text=True
+        ).stdout.split()
+        (job,) = jobs  # this test's srun, the only job of the test cluster now
+        subprocess.run(["scancel", "--signal=TERM", job], env=slurm_env, check=True)
         proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
