@@ -90,13 +90,6 @@ class PredictionWriterMixin:
                 self.shard_root.mkdir(parents=True)
                 RunRecord(self.shard_root).start(attempts=1, reused=0)
         trainer.strategy.barrier("litpredict-shards-cleared")
-        record = read_record(self.shard_root)
-        if record is None:
-            raise PredictionError(
-                f"{self.shard_root / RECORD} is missing: rank 0 did not prepare the run",
-                "check that every rank sees the same run directory, and run again",
-            )
-        self.attempt = int(record.get("attempts") or 1)
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loaders = trainer.predict_dataloaders
@@ -109,6 +102,15 @@ class PredictionWriterMixin:
             loaders = loaders[0]
         dataset = loaders.dataset
         num_samples = predict_dataset_length(dataset)
+        # Read here, not in setup: every set-up hook has run (a rank that does not see
+        # rank 0's run directory has been stopped, naming the problem).
+        record = read_record(self.shard_root)
+        if record is None:
+            raise PredictionError(
+                f"{self.shard_root / RECORD} is missing: rank 0 did not prepare the run",
+                "check that every rank sees the same run directory, and run again",
+            )
+        self.attempt = int(record.get("attempts") or 1)
         if trainer.is_global_zero:
             ids = sample_ids_of(dataset)
             if ids is not None:
