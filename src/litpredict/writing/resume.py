@@ -154,10 +154,11 @@ def prepare(run_dir: Path, config: dict[str, Any], ckpt_file: Path) -> Attempt:
         except (PredictionError, OSError, ValueError, KeyError):
             why = "they did not record the dataset's size"
     if why is not None:
-        if shard_dirs(root):
+        discarded = why if shard_dirs(root) else None  # else nothing was written to discard
+        if discarded:
             log.warning("discarding the partial predictions of an earlier attempt: %s", why)
         clear_leftovers(run_dir)
-        return Attempt(checkpoint_sha256=sha256, discarded=why)
+        return Attempt(checkpoint_sha256=sha256, discarded=discarded)
     number = int(record.get("attempts") or 1) + 1
     done = _committed(root, total)
     reused = int(done.sum())
