@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-APPROACHES = ("floor", "floor-load", "article", "litpredict")
+# litpredict-no-commits: litpredict beside itself without its periodic commits (issue 23)
+APPROACHES = ("floor", "floor-load", "article", "litpredict", "litpredict-no-commits")
 IMAGE_APPROACHES = ("torchvision", "decode-floor", "litpredict-exact", "litpredict-fast")
 
 
@@ -48,3 +49,4 @@ def test_quick_bench_reports_every_approach(tmp_path) -> None:
         "images: fast ms/image ÷ decode floor's",
         "images: fast's predictions = exact's",
     } <= targets
+    assert any(t["target"] == "linear: time/row ÷ without commits" for t in report["targets"])

@@ -28,7 +28,7 @@ def wait_until_predicting(run_dir, proc, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        if any(p.stat().st_size > 0 for p in run_dir.glob(".shards/rank*/prediction.bin")):
+        if any(p.stat().st_size > 0 for p in run_dir.glob(".shards/*/rank*/prediction.bin")):
             return
         time.sleep(0.1)
     raise AssertionError("prediction never started")

@@ -303,7 +303,7 @@ def _wait_for(condition, what: str, timeout: float = TIMEOUT) -> None:
 
 def _ranks_writing(job_dir: Path) -> int:
     """How many ranks have appended a batch to their shard."""
-    return len({p.parent for p in (job_dir / ".shards").glob("rank*/*.bin")})
+    return len({p.parent for p in (job_dir / ".shards").glob("*/rank*/*.bin")})
 
 
 def _manifest_or_none(job_dir: Path) -> dict | None:

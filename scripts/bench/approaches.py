@@ -11,12 +11,16 @@ from bench.article import ARTICLE
 from bench.floor import FLOOR, FLOOR_LOAD
 from bench.images import IMAGE_APPROACHES
 from bench.loop import LOOP
-from bench.ours import LITPREDICT
+from bench.ours import LITPREDICT, LITPREDICT_EVERY_BATCH, LITPREDICT_NO_COMMITS
 from bench.sweep import SWEEP_LOOP
 
 APPROACHES: dict[str, Approach] = {
-    a.name: a for a in (FLOOR, FLOOR_LOAD, LOOP, ARTICLE, LITPREDICT, SWEEP_LOOP, *IMAGE_APPROACHES)
-}
+    a.name: a
+    for a in (
+        FLOOR, FLOOR_LOAD, LOOP, ARTICLE, LITPREDICT, LITPREDICT_NO_COMMITS,
+        LITPREDICT_EVERY_BATCH, SWEEP_LOOP, *IMAGE_APPROACHES,
+    )
+}  # fmt: skip
 WORKERS = {name: a.worker for name, a in APPROACHES.items() if a.worker is not None}
 
 

@@ -115,6 +115,17 @@ def workload_targets(name: str, rows: list[Row]) -> list[Target]:
             (f"peak growth {_size(lit.small.rows)}→{_size(lit.large.rows)} rows, MB",
              f"{growth:.0f}", f"< {limit:.0f}", growth < limit)
         )  # fmt: skip
+    off = by.get("litpredict-no-commits")
+    if name == "linear" and lit and off:  # issue 23: committing costs at most 3%
+        ratio = _over(lit.us_per_row, off.us_per_row)
+        found.append(
+            ("linear: time/row ÷ without commits", f"{ratio:.3f}", "≤ 1.03", ratio <= 1.03)
+        )
+    if name in ("cnn", "lstm") and lit and off:
+        ratio = _over(off.rows_per_s, lit.rows_per_s)
+        found.append(
+            (f"{name}: throughput without commits ÷ with", f"{ratio:.3f}", "≤ 1.03", ratio <= 1.03)
+        )  # fmt: skip
     loop = by.get("loop")
     if name in ("cnn", "lstm") and lit and loop:
         ratio = _over(lit.rows_per_s, loop.rows_per_s)

@@ -65,26 +65,34 @@ class Row:
         return (self.large.peak_mb - self.small.peak_mb) * MB / self.rows
 
 
+# litpredict beside itself committing only at the end (and after every batch, the worst
+# case): what committing every 5 s, the default, costs (issue 23)
+COMMITS = ("litpredict-no-commits", "litpredict-commit-every-batch")
+
+
 def workloads(quick: bool) -> dict[str, Workload]:
     every = ("floor", "loop", "article", "litpredict")
     linear = ("floor", "floor-load", "article", "litpredict")
     if quick:  # a smoke run: one run each, no extra runs however busy the machine is
         return {
             "linear": Workload(
-                "linear", "linear_regression", (10,), (5_000, 50_000), 65536, linear,
-                article_batch=1024, repeats=1, extra_runs=0,
+                "linear", "linear_regression", (10,), (5_000, 50_000), 65536,
+                (*linear, COMMITS[0]), article_batch=1024, repeats=1, extra_runs=0,
             ),
         }  # fmt: skip
     return {
         "linear": Workload(
-            "linear", "linear_regression", (10,), (1_000_000, 5_000_000), 65536, linear,
-            article_batch=1024, repeats=5, article_repeats=1,  # 40 s a run, far off its target
+            "linear", "linear_regression", (10,), (1_000_000, 5_000_000), 65536,
+            (*linear, *COMMITS), article_batch=1024, repeats=5,
+            article_repeats=1,  # 40 s a run, far off its target
         ),
         "memory": Workload(
             "memory", "linear_regression", (10,), (1_000_000, 10_000_000), 65536,
             ("floor", "litpredict"), repeats=1,
         ),
-        "cnn": Workload("cnn", "image_classification", (3, 32, 32), (2_000, 20_000), 512, every),
+        "cnn": Workload(
+            "cnn", "image_classification", (3, 32, 32), (2_000, 20_000), 512, (*every, *COMMITS)
+        ),
         "lstm": Workload("lstm", "sequence", (20, 5), (10_000, 100_000), 512, every),
     }  # fmt: skip
 

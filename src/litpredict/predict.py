@@ -2,6 +2,8 @@
 
 compose (Hydra) -> build datamodule, model from checkpoint, writer, trainer
 -> ``Trainer.predict`` -> merge shards, hash outputs -> manifest ``status: complete``.
+A run stopped part way resumes: the same command again reuses what its earlier attempts
+committed and predicts only the rest (``litpredict.writing.resume``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from litpredict.process.config_dir import config_dir
 from litpredict.process.errors import RunInterrupted, describe, first_line, user_error_in
 from litpredict.process.job import Job
 from litpredict.process.reporting import run_reporting_errors
-from litpredict.process.signals import interrupts_held, interrupts_raise
+from litpredict.process.signals import interrupts_held, interrupts_raise, stop_children
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,10 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.remote.urls import refuse_credentials
     from litpredict.rundir import provenance
     from litpredict.rundir.manifest import COMPLETE
-    from litpredict.rundir.ownership import (
-        PREDICT,
-        check_output,
-        clear_leftovers,
-        restore_hydra_files,
-    )
+    from litpredict.rundir.ownership import PREDICT, check_output, restore_hydra_files
     from litpredict.trainer import build
+    from litpredict.writing import resume
+    from litpredict.writing.shards import SHARDS
 
     ckpt = checkpoint_file(cfg.get("ckpt_path"))  # a URL: the cache's copy, verified
     ckpt_file = ckpt.path
@@ -82,9 +81,13 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     if done is not None:
         restore_hydra_files(job.run_dir)
         return done
-    if is_global_zero():
-        clear_leftovers(job.run_dir)  # a failed run's shards would fill the disk again
-    manifest = _started_manifest(cfg, job, ckpt.source, config, redo)
+    # Rank 0 keeps what earlier attempts of this very run committed, or clears it (a failed
+    # run's shards would fill the disk again); the other ranks learn which in the writer.
+    attempt = (
+        resume.prepare(job.run_dir, config, ckpt_file, cached_entry) if is_global_zero() else None
+    )
+    manifest = _started_manifest(cfg, job, ckpt.source, config, redo, attempt)
+    record = resume.RunRecord(job.run_dir / SHARDS, enabled=manifest.enabled)
     completed = False
     try:
         with interrupts_raise():
@@ -93,9 +96,12 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             datamodule = use_split(build_datamodule(cfg), cfg.get("split", "predict"))
             inputs = input_files_of(datamodule) if manifest.enabled else []
             data_hash = cfg.get("data_hash", provenance.DATA_HASH)
-            fingerprint = provenance.BackgroundFingerprint(inputs, data_hash, cached_entry)
+            fingerprint = provenance.BackgroundFingerprint(
+                inputs, data_hash, cached_entry, on_done=record.set_data
+            )
             checkpoint = read_checkpoint(ckpt_file, ckpt.source)
-            manifest.update(checkpoint=_checkpoint_record(ckpt, checkpoint))
+            sha256 = attempt.checkpoint_sha256 if attempt else None
+            manifest.update(checkpoint=_checkpoint_record(ckpt, checkpoint, sha256))
             if model_unknown(cfg, job.overrides, trained_model_target(checkpoint)):
                 raise no_model_error(ckpt)
             explicit = job.explicit_keys("model")
@@ -103,11 +109,15 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             model = predicting_model(cfg, checkpoint, explicit)
             del checkpoint
             writer = build.writer(cfg, job.run_dir, lightning)
+            writer.prepared = True  # by rank 0, here: the writer must not clear .shards
             announce = what_runs(lightning, cfg.ckpt_path, datamodule)  # the console's first line
             trainer = build.trainer(cfg, callbacks=[writer, announce], lightning=lightning)
             manifest.update(world_size=trainer.world_size)
             check_one_run_per_launch(trainer.world_size)  # torchrun without a DDP strategy
-            # The writer clears old shards itself (rank 0, in setup) before any rank writes.
+            if attempt is not None:  # before any rank writes a shard (the writer's barrier)
+                sha256 = manifest.data["checkpoint"]["sha256"]
+                resume.start_record(record, attempt, config, sha256, trainer.world_size)
+            resume.install_loader(datamodule, job.run_dir)  # the batches left, if resuming
             own_datamodule = lightning.datamodule(datamodule)  # wrapped if of the other package
             trainer.predict(model, datamodule=own_datamodule, return_predictions=False)
             # Workers launched by ddp_spawn have exited by now; ranks launched from outside
@@ -120,6 +130,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             # says complete: never final-named files of a run that is not complete.
             with interrupts_held():
                 result = writer.finalize()
+                result["resume"] = {**manifest.data.get("resume", {}), **result["resume"]}
                 described = datamodule_record(datamodule, result["num_predictions"])
                 # What the dataset said of how it was read (decode_check): new fields only.
                 known = {*manifest.data, *result}
@@ -130,6 +141,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
         if completed and isinstance(error, RunInterrupted):
             log.warning("interrupted (%s) once the run was complete", error.signal_name)
             return manifest.data
+        stop_children()  # ddp_spawn workers commit what they wrote and stop
         _record_end(manifest, error)
         disk_full = None if user_error_in(error) else no_space_error(error, job.run_dir)
         if disk_full is not None:
@@ -176,11 +188,15 @@ def _already_complete(
 
 def _record_end(manifest, error: BaseException) -> None:
     """The manifest says ``failed``/``interrupted`` where it can still be written."""
+    from litpredict.process.reporting import requeued_by_launcher
     from litpredict.rundir.manifest import end_status
 
     try:
         known = user_error_in(error) or no_space_error(error)
-        manifest.finish(end_status(error), error=_error_line(known or error))
+        line = _error_line(known or error)
+        if requeued_by_launcher(error):
+            line = "requeued by the scheduler (time limit or preemption): it resumes from here"
+        manifest.finish(end_status(error), error=line)
     except OSError as unwritable:
         log.error("could not record the run's end in the manifest: %s", unwritable)
 
@@ -207,7 +223,12 @@ def no_space_error(error: BaseException, run_dir=None):
 
 
 def _started_manifest(
-    cfg: DictConfig, job: Job, ckpt_source: str, config: dict[str, Any], redo: str | None = None
+    cfg: DictConfig,
+    job: Job,
+    ckpt_source: str,
+    config: dict[str, Any],
+    redo: str | None = None,
+    attempt=None,
 ):
     """The run's manifest, written ``status: running`` with what is known before building.
 
@@ -230,12 +251,14 @@ def _started_manifest(
         versions=provenance.versions(),
         **provenance.host(),
         **({"redone_because": redo} if redo else {}),
+        **({"resume": attempt.manifest()} if attempt else {}),
     )
     return manifest
 
 
-def _checkpoint_record(ckpt, checkpoint: dict) -> dict[str, Any]:
-    """``checkpoint`` in the manifest: the path or URL as typed, SHA-256, ETag/version."""
+def _checkpoint_record(ckpt, checkpoint: dict, sha256: str | None = None) -> dict[str, Any]:
+    """``checkpoint`` in the manifest: the path or URL as typed, SHA-256 (``sha256`` when
+    already computed for this file), ETag/version."""
     from litpredict.checkpoint.reading import dropped_hyperparameters, is_compiled
     from litpredict.rundir.hashing import sha256_file
 
@@ -243,7 +266,7 @@ def _checkpoint_record(ckpt, checkpoint: dict) -> dict[str, Any]:
     remote = {k: v for k, v in ckpt.remote.items() if k in ("etag", "version")}
     return {
         "path": ckpt.source,
-        "sha256": ckpt.remote.get("sha256") or sha256_file(ckpt.path),
+        "sha256": ckpt.remote.get("sha256") or sha256 or sha256_file(ckpt.path),
         **remote,
         "epoch": checkpoint.get("epoch"),
         "global_step": checkpoint.get("global_step"),

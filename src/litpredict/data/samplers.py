@@ -1,4 +1,5 @@
-"""Samplers for prediction: shards without padding, whole in-order batches as ranges."""
+"""Samplers for prediction: shards without padding, whole in-order batches as ranges, and
+the batches left to predict when a run resumes."""
 
 from __future__ import annotations
 
@@ -55,3 +56,23 @@ class SliceBatchSampler(BatchSampler):
         stop = len(indices) - (len(indices) % self.batch_size if self.drop_last else 0)
         for start in range(0, stop, self.batch_size):
             yield indices[start : start + self.batch_size]
+
+
+class PlannedBatchSampler:
+    """Yields batches given in advance: what is left of a run that earlier attempts began.
+
+    On purpose not a torch ``BatchSampler`` and without ``batch_size``: Lightning rebuilds
+    a ``BatchSampler`` around a sampler of its own (a distributed one under DDP), but
+    passes any other batch sampler through as it is, only wrapped to record the indices.
+    The batches are already this rank's share (``litpredict.writing.resume``).
+    """
+
+    def __init__(self, batches: Sequence[Any]) -> None:
+        self.batches = list(batches)
+
+    def __iter__(self) -> Iterator[Sequence[int]]:
+        for batch in self.batches:
+            yield batch if isinstance(batch, range) else batch.tolist()
+
+    def __len__(self) -> int:
+        return len(self.batches)

@@ -22,12 +22,32 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def requeued_by_launcher(error: BaseException) -> bool:
+    """Whether ``error`` is submitit's exit after it requeued the job (a time limit's signal,
+    a preemption): ``sys.exit(-1)`` raised by its signal handler, wherever the job was.
+
+    That exit must leave the process as it is: a job that returned, even as failed, writes
+    the result submitit's launcher waits for, and the sweep would report the first attempt
+    while the requeued job runs on.
+    """
+    if not isinstance(error, SystemExit):
+        return False
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    module = trace.tb_frame.f_globals.get("__name__", "") if trace is not None else ""
+    return module == "submitit" or module.startswith("submitit.")
+
+
 def run_reporting_errors(job: Job, body: Callable[[], T]) -> T:
     """Run ``body``; turn any error into a short stderr message and an exit code."""
     try:
         return body()
     except BaseException as error:
         if isinstance(error, SystemExit) and error.code in (0, None):
+            raise
+        if requeued_by_launcher(error):
+            log.warning("stopped and requeued by the scheduler: the requeued job resumes")
             raise
         log.debug("traceback", exc_info=True)
         interrupted = isinstance(error, (RunInterrupted, KeyboardInterrupt))

@@ -12,11 +12,17 @@ from typing import Any
 from litpredict.process.errors import RunInterrupted
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    name = signal.Signals(signum).name
-    # Spawned DDP workers are ours to stop; they would otherwise keep writing shards.
+def stop_children() -> None:
+    """SIGTERM to this process's spawned DDP workers: each commits the batches it wrote and
+    stops at its next batch (the interpreter's exit waits for them); without it they would
+    keep writing shards."""
     for child in multiprocessing.active_children():
         child.terminate()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    name = signal.Signals(signum).name
+    stop_children()
     raise RunInterrupted(name)
 
 

@@ -12,10 +12,11 @@
   directory; a second run into it stops at once, naming the first (pid, host, command).
 - :func:`differences`: what makes a complete run there another run than this one (the
   checkpoint, the resolved config less the paths naming the run directory, the data).
-- :func:`clear_leftovers`: a failed run's shards and staging files, removed at the start
-  of the next run so that, once there is space again, the same command completes; only
-  in a folder a litpredict manifest owns. :func:`clear_attempt` also removes the outputs
-  of a failed or interrupted attempt that the same command redoes from the start.
+- :func:`clear_leftovers`: a failed run's staging files, and its shards unless the next
+  run reuses them (``litpredict.writing.resume``), removed at the start of the next run so
+  that, once there is space again, the same command completes; only in a folder a
+  litpredict manifest owns. :func:`clear_attempt` also removes the outputs of a failed or
+  interrupted attempt that the same command redoes from the start.
 - :func:`remember_hydra_files` / :func:`restore_hydra_files`: Hydra rewrites ``.hydra/``
   before any job callback or task runs; a run that does nothing puts it back as it was.
 """
@@ -59,8 +60,10 @@ WRITE_PROBE = ".litpredict-write-test-*.tmp"  # process.hydra_callbacks: made an
 LEFTOVER_DIRS = (SHARDS, STAGING)
 # Resolved config keys that do not change what a run writes: a terminal or not, where
 # runs go by default (an explicit hydra.run.dir does not depend on it).
-# ``upload_to``: where the outputs are copied once complete, not what they are.
+# ``upload_to``: where the outputs are copied once complete, not what they are; ``resume.*``:
+# how often a run commits what it wrote.
 IGNORED_KEYS = {"trainer.enable_progress_bar", "paths.root", "upload_to"}
+IGNORED_PREFIXES = ("resume.",)
 RUN_DIR_MARK = "<run_dir>"
 
 # The commands that write, as a manifest's ``kind`` names them (a manifest without one is
@@ -391,8 +394,11 @@ def _command(limit: int = 300) -> str:
     return command if len(command) <= limit else command[: limit - 3] + "..."
 
 
-def comparable_config(config: dict[str, Any], run_dir: str) -> dict[str, Any]:
-    """``config`` flattened to ``{dotted key: value}``, the run directory as a mark."""
+def comparable_config(
+    config: dict[str, Any], run_dir: str, ignored: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``config`` flattened to ``{dotted key: value}``, the run directory as a mark, less
+    :data:`IGNORED_KEYS` and ``ignored``."""
     flat: dict[str, Any] = {}
 
     def walk(value: Any, key: str) -> None:
@@ -405,14 +411,17 @@ def comparable_config(config: dict[str, Any], run_dir: str) -> dict[str, Any]:
             flat[key] = value
 
     walk(config, "")
-    return {k: v for k, v in flat.items() if k not in IGNORED_KEYS}
+    skip = IGNORED_KEYS | set(ignored)
+    return {k: v for k, v in flat.items() if k not in skip and not k.startswith(IGNORED_PREFIXES)}
 
 
-def config_changes(before: dict[str, Any], after: dict[str, Any], after_dir: Path) -> list[str]:
+def config_changes(
+    before: dict[str, Any], after: dict[str, Any], after_dir: Path, ignored: tuple[str, ...] = ()
+) -> list[str]:
     """The resolved-config keys whose values differ between a manifest and this run."""
     old_dir = str(((before.get("paths") or {}).get("run_dir")) or "")
-    old = comparable_config(before, old_dir)
-    new = comparable_config(after, str(after_dir))
+    old = comparable_config(before, old_dir, ignored)
+    new = comparable_config(after, str(after_dir), ignored)
     keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
 
@@ -460,26 +469,29 @@ def differences(
     run_dir: Path,
     checkpoint_sha256: str,
     remote: RemoteEntry | None = None,
+    ignored: tuple[str, ...] = (),
 ) -> list[str]:
-    """Why the complete run in ``manifest`` is not this run (empty: it is this run)."""
+    """Why the run in ``manifest`` is not this run (empty: it is this run); config keys in
+    ``ignored`` may differ (a resumed run may have another number of ranks)."""
     changes = []
     if (manifest.get("checkpoint") or {}).get("sha256") != checkpoint_sha256:
         changes.append("another checkpoint")
-    changed = config_changes(manifest.get("config") or {}, config, run_dir)
+    changed = config_changes(manifest.get("config") or {}, config, run_dir, ignored)
     if changed:
         changes.append("another config (" + "; ".join(changed[:3]))
         changes[-1] += f"; +{len(changed) - 3} more)" if len(changed) > 3 else ")"
     return changes + data_changes(manifest, remote)
 
 
-def clear_leftovers(run_dir: Path) -> None:
-    """Remove a failed or interrupted run's shards, staging folder and temporary files:
-    only where a litpredict manifest owns the folder (a folder that never held a run
-    keeps its ``.staging/``, ``.shards/`` and ``.*.tmp``)."""
+def clear_leftovers(run_dir: Path, keep_shards: bool = False) -> None:
+    """Remove a failed or interrupted run's shards (unless ``keep_shards``: a resumed run
+    reuses them), staging folder and temporary files: only where a litpredict manifest owns
+    the folder (a folder that never held a run keeps its ``.staging/``, ``.shards/`` and
+    ``.*.tmp``)."""
     run_dir = Path(run_dir)
     if command_of(read_manifest(run_dir)) is None:
         return
-    for name in LEFTOVER_DIRS:
+    for name in (STAGING,) if keep_shards else LEFTOVER_DIRS:
         shutil.rmtree(run_dir / name, ignore_errors=True)
     for temporary in run_dir.glob(".*.tmp"):
         temporary.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import platform
 import re
@@ -246,6 +247,8 @@ class BackgroundFingerprint:
     Started before the checkpoint is read, the hash records the data as the run found it,
     and on a second core it overlaps checkpoint loading and Lightning's set-up instead of
     adding to the run. A daemon thread never delays the exit of a run that failed.
+    ``on_done`` gets the entries on that thread as soon as they are known: a run that may
+    be resumed records them with its committed predictions.
     """
 
     def __init__(
@@ -253,10 +256,12 @@ class BackgroundFingerprint:
         paths: list[Path | str],
         algorithm: str = DATA_HASH,
         remote: RemoteEntry | None = None,
+        on_done: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         HASHES[checked_data_hash(algorithm)]()  # imports the hash module on this thread
         self._entries: list[dict[str, Any]] | None = None
         self._error: BaseException | None = None
+        self._on_done = on_done
         self._thread = threading.Thread(
             target=self._run,
             args=(list(paths), algorithm, remote),
@@ -270,6 +275,12 @@ class BackgroundFingerprint:
             self._entries = data_fingerprint(paths, algorithm, remote)
         except BaseException as error:  # re-raised on the caller's thread by result()
             self._error = error
+            return
+        if self._on_done is not None:
+            try:
+                self._on_done(self._entries)
+            except Exception as error:  # a record that cannot be written: the run goes on
+                logging.getLogger(__name__).warning("could not record the data: %s", error)
 
     def result(self) -> list[dict[str, Any]]:
         self._thread.join()

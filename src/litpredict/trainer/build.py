@@ -87,7 +87,19 @@ def writer(cfg: DictConfig, run_dir: Path, lightning: LightningAPI | None = None
     metrics = checked_metric_names(
         OmegaConf.to_object(metrics) if OmegaConf.is_config(metrics) else metrics
     )
-    return instantiate(node, output_dir=str(run_dir), metrics=metrics)
+    from litpredict.writing.resume import commit_settings
+
+    resume = cfg.get("resume") or {}
+    every_s, every_batches = commit_settings(
+        resume.get("commit_every_s"), resume.get("commit_every_batches")
+    )  # checked here: an error inside instantiate would reach the user wrapped in Hydra's
+    return instantiate(
+        node,
+        output_dir=str(run_dir),
+        metrics=metrics,
+        commit_every_s=every_s,
+        commit_every_batches=every_batches,
+    )
 
 
 def training_callbacks(cfg: DictConfig, lightning: LightningAPI | None = None) -> list[Any]:

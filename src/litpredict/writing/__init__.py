@@ -3,8 +3,11 @@
 ``callback`` (the Lightning callback that runs it), ``outputs`` (a batch as arrays),
 ``shards`` (the per-rank files), ``seen_indices`` (Lightning's private record of batch
 indices), ``merge`` (shards into dataset order), ``formats`` (npy, pt, parquet, csv) and
-``finalize`` (shards on disk -> final files, hashed), ``metrics`` (label metrics).
-Imports process/, rundir/, data.base and trainer.lightning_api; never a command.
+``finalize`` (shards on disk -> final files, hashed), ``metrics`` (label metrics),
+``segments`` (a stopped attempt's shard cut back to its good commits) and ``resume`` (a
+run stopped part way continues from what it committed).
+Imports process/, rundir/, data.base, data.samplers and trainer.lightning_api; never a
+command.
 """
 
 from litpredict.writing.callback import PredictionWriter

@@ -2,11 +2,13 @@
 
 Lightning keeps every prediction in memory unless ``return_predictions=False`` and the
 writer works per batch; even then it records every batch's indices. This writer keeps
-neither: memory stays flat however many samples there are.
+neither: memory stays flat however many samples there are. Each rank commits what it
+wrote every few seconds, so a run stopped part way resumes from it (``resume``).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -17,6 +19,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 
 from litpredict.data.base import predict_dataset_length, run_record_of, sample_ids_of
 from litpredict.process.errors import PredictionError
+from litpredict.process.reporting import EXIT_INTERRUPTED
 from litpredict.trainer import lightning_api
 from litpredict.writing.disk import write_errors
 from litpredict.writing.finalize import finalize
@@ -24,28 +27,40 @@ from litpredict.writing.formats import FORMATS, TABLE_FORMATS, table_columns
 from litpredict.writing.ids import checked_ids
 from litpredict.writing.metrics import check_named_metrics
 from litpredict.writing.outputs import TARGET, batch_arrays, index_array
+from litpredict.writing.resume import RECORD, RunRecord, commit_settings, read_record
 from litpredict.writing.seen_indices import drop_seen_batch_indices
-from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
+from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, rank_dir
 from litpredict.writing.stages import StageClock
+
+log = logging.getLogger(__name__)
 
 
 class PredictionWriterMixin:
     """Writes predictions in dataset order to ``output_dir`` in one of :data:`FORMATS`.
 
-    - prepare, in :meth:`setup`: global rank 0 clears what an unfinished run left in
-      ``<output_dir>/.shards``; every rank waits for it before predicting.
+    - prepare: ``litpredict.predict`` has rank 0 keep what earlier attempts of the run
+      committed, or clear it, before predicting (``resume.prepare``; then ``prepared``
+      is set); a writer used on its own has global rank 0 clear ``<output_dir>/.shards``
+      in :meth:`setup`. Every rank waits for rank 0 there before predicting.
     - append, per batch: rank r appends the batch and its dataset indices to
-      ``.shards/rank<r>``; the shard is closed when the rank's predict epoch ends.
+      ``.shards/attempt<k>/rank<r>`` and commits it every ``commit_every_s`` seconds
+      and/or ``commit_every_batches`` batches (see ``shards``), also when the run stops
+      on an exception or a signal; the shard is closed when the rank's predict epoch ends.
     - :meth:`finalize`, on global rank 0 once every rank has finished: merges the
-      shards into dataset order from what is on disk, drops duplicate indices, checks
-      that every sample has a prediction, and moves whole files into place.
+      shards of every attempt into dataset order from what is on disk, drops duplicate
+      indices, checks that every sample has a prediction, and moves whole files into place.
 
     Each rank also times its loop (:class:`~litpredict.writing.stages.StageClock`) and
     leaves the times in its shard, for the manifest's ``stages``.
     """
 
     def __init__(
-        self, format: str = "npy", output_dir: str | None = None, metrics: list[str] | None = None
+        self,
+        format: str = "npy",
+        output_dir: str | None = None,
+        metrics: list[str] | None = None,
+        commit_every_s: float | None = 5.0,
+        commit_every_batches: int | None = None,
     ) -> None:
         super().__init__(write_interval="batch")
         if format not in FORMATS:
@@ -55,6 +70,11 @@ class PredictionWriterMixin:
         self.format = format
         self.metrics = metrics  # names of litpredict.writing.metrics; None: the defaults
         self.output_dir = Path(output_dir) if output_dir else None
+        self.commit_every_s, self.commit_every_batches = commit_settings(
+            commit_every_s, commit_every_batches
+        )
+        self.prepared = False  # rank 0 of litpredict.predict has prepared .shards
+        self.attempt = 1
         self.kind: str | None = None
         self._shard: ShardWriter | None = None
         self._clock = StageClock()
@@ -69,10 +89,11 @@ class PredictionWriterMixin:
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Runs on every rank, also on ranks that get no samples: the barrier is safe here.
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and not self.prepared:
             shutil.rmtree(self.shard_root, ignore_errors=True)
             with write_errors("the shard folder", self.shard_root.parent):
                 self.shard_root.mkdir(parents=True)
+                RunRecord(self.shard_root).start(attempts=1, reused=0)
         trainer.strategy.barrier("litpredict-shards-cleared")
         self._clock = StageClock()
         self._clock.start()
@@ -88,6 +109,15 @@ class PredictionWriterMixin:
             loaders = loaders[0]
         dataset = loaders.dataset
         num_samples = predict_dataset_length(dataset)
+        # Read here, not in setup: every set-up hook has run (a rank that does not see
+        # rank 0's run directory has been stopped, naming the problem).
+        record = read_record(self.shard_root)
+        if record is None:
+            raise PredictionError(
+                f"{self.shard_root / RECORD} is missing: rank 0 did not prepare the run",
+                "check that every rank sees the same run directory, and run again",
+            )
+        self.attempt = int(record.get("attempts") or 1)
         if trainer.is_global_zero:
             ids = sample_ids_of(dataset)
             if ids is not None:
@@ -96,7 +126,10 @@ class PredictionWriterMixin:
                 DatasetMeta(num_samples, ids, run_record_of(dataset)).write(self.shard_root)
         with write_errors("a prediction shard", self.shard_root):
             self._shard = ShardWriter(
-                self.shard_root / f"rank{trainer.global_rank:05d}", header_rows=num_samples
+                rank_dir(self.shard_root, self.attempt, trainer.global_rank),
+                header_rows=num_samples,
+                commit_every_s=self.commit_every_s,
+                commit_every_batches=self.commit_every_batches,
             )
 
     def on_predict_batch_start(self, trainer: Any, pl_module: Any, *args: Any, **kw: Any) -> None:
@@ -124,8 +157,15 @@ class PredictionWriterMixin:
             if self.format in TABLE_FORMATS:
                 table_columns({k: a.shape[1:] for k, a in outputs.items()})
             check_named_metrics(self.metrics, self.kind, outputs, arrays.get(TARGET))
+        self._shard.kind = self.kind
         with write_errors("a prediction shard", self.shard_root):
             self._shard.append(index_array(batch_indices), arrays)
+        if getattr(trainer, "received_sigterm", False):
+            # A ddp_spawn worker (the main process stops it, or the scheduler stops all):
+            # Lightning's own SIGTERM handler only sets this flag. Commit, then end the
+            # worker quietly with the interrupted exit code; the main process reports it.
+            self._commit()
+            raise SystemExit(EXIT_INTERRUPTED)
         if not drop_seen_batch_indices(trainer, batch_idx, dataloader_idx):
             warnings.warn(
                 "litpredict could not drop Lightning's record of written batch indices "
@@ -139,6 +179,21 @@ class PredictionWriterMixin:
         # shard is simply empty. So no collective calls in these hooks.
         with write_errors("a prediction shard", self.shard_root):
             self._shard.close(self.kind, self._clock.totals())
+        self._shard = None
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """The run stops (a signal, a failed rank): commit the whole batches written so far."""
+        self._commit()
+
+    def _commit(self) -> None:
+        if self._shard is None:
+            return
+        try:
+            self._shard.commit()
+        except Exception as error:  # the run is ending on another error: keep that one
+            log.warning("could not commit the rows written last: %s", error)
 
     def finalize(self) -> dict[str, Any]:
         """Merge the shards on disk into final files: ``{"outputs", "metrics", ...}``.

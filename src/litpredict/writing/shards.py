@@ -2,10 +2,20 @@
 
 ``<output_dir>/.shards`` holds ``dataset.json`` (the dataset's size, written by rank 0),
 ``ids.json`` (a JSON list, so no character of an id can shift another) when the dataset
-names its samples, and one folder per rank. A rank's
-folder has one ``<key>.bin`` per output and, unless its rows are in dataset order,
-``index.bin`` (int64 dataset indices), rows in the order they were predicted.
-``meta.json`` is written when the shard is closed, so a shard without it is incomplete.
+names its samples, ``run.json`` (what the run is, see ``resume``) and one folder per
+attempt and rank, ``attempt<k>/rank<r>``. A rank's folder has one ``<key>.bin`` per output
+and, unless its rows are in dataset order, ``index.bin`` (int64 dataset indices), rows in
+the order they were predicted; ``layout.json`` from the first batch on.
+
+Committed segments: every ``commit_every_s`` seconds (and/or ``commit_every_batches``
+batches), on a thread beside the next batches, and at once when the run stops on a
+signal or an error, the rank fsyncs its files and appends one line to ``commits.jsonl``
+(fsync'd too): the rows so far, and for each file its end offset and the XXH3-64 of its
+bytes since the previous commit. Bytes after the last commit, or a
+commit whose bytes no longer match their checksum (a kill mid-write, a torn disk
+write), are never read: :func:`litpredict.writing.segments.seal` cuts a stopped attempt's
+shard back to its last good commit. ``meta.json`` is written when the shard is closed (or
+sealed), so a shard without it is incomplete.
 
 Each ``<key>.bin`` starts with the ``.npy`` header of the whole dataset's array. A shard
 whose rows are samples 0, 1, 2, ... in order (one process predicting in dataset order)
@@ -19,10 +29,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import queue
 import shutil
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,9 +46,36 @@ from litpredict.rundir.hashing import ThreadedDigest
 
 SHARDS = ".shards"
 META = "meta.json"
+LAYOUT = "layout.json"
+COMMITS = "commits.jsonl"
 INDEX = "index"
 DATASET_META = "dataset.json"
 IDS = "ids.json"
+ATTEMPT = "attempt"  # attempt<k>/: the shards the k-th attempt of a run wrote
+
+
+def attempt_dir(root: Path, attempt: int) -> Path:
+    return root / f"{ATTEMPT}{attempt}"
+
+
+def rank_dir(root: Path, attempt: int, rank: int) -> Path:
+    return attempt_dir(root, attempt) / f"rank{rank:05d}"
+
+
+def attempt_of(shard_dir: Path) -> int | None:
+    """The attempt a rank folder belongs to (None: a folder right under ``.shards``)."""
+    name = shard_dir.parent.name
+    number = name[len(ATTEMPT) :]
+    return int(number) if name.startswith(ATTEMPT) and number.isdigit() else None
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` (new files, renames) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
@@ -80,19 +121,43 @@ class DatasetMeta:
 
 
 class ShardWriter:
-    """Appends one rank's batches; ``header_rows`` is the dataset's size."""
+    """Appends one rank's batches; ``header_rows`` is the dataset's size.
 
-    def __init__(self, directory: Path, header_rows: int) -> None:
+    ``commit_every_s`` / ``commit_every_batches``: how often :meth:`commit` runs on its own
+    after a batch (None: only when asked and at :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        header_rows: int,
+        commit_every_s: float | None = None,
+        commit_every_batches: int | None = None,
+    ) -> None:
         self.directory = directory
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
         self.header_rows = header_rows
         self.rows = 0
+        self.kind: str | None = None  # what predict_step returns; recorded with each commit
         self.sequential = True  # rows so far are samples 0..rows-1; no index.bin yet
         self.layout: dict[str, tuple[str, tuple[int, ...]]] = {}
         self.header_bytes: dict[str, int] = {}
+        self.row_bytes: dict[str, int] = {}
         self.files: dict[str, BinaryIO] = {}
         self.digests: dict[str, ThreadedDigest] = {}  # one per output key, while sequential
+        self.commit_every_s = commit_every_s
+        self.commit_every_batches = commit_every_batches
+        self.committed_rows = 0
+        self._committed_ends: dict[str, int] = {}
+        self._commits: BinaryIO | None = None
+        self._committer: threading.Thread | None = None
+        self._pending: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._idle = threading.Event()  # no commit is being written
+        self._idle.set()
+        self._committer_error: BaseException | None = None
+        self._batches_since_commit = 0
+        self._last_commit = time.monotonic()
 
     def append(self, indices: range | np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         """Append one batch: ``indices`` (a range or int64 array) and one array per output."""
@@ -114,6 +179,16 @@ class ShardWriter:
             self._write(key, np.ascontiguousarray(array))
         self._append_indices(indices)
         self.rows += len(indices)
+        self._batches_since_commit += 1
+        if self._commit_due():
+            self._commit_in_background()
+
+    def _commit_due(self) -> bool:
+        every = self.commit_every_batches
+        if every is not None and self._batches_since_commit >= every:
+            return True
+        every_s = self.commit_every_s
+        return every_s is not None and time.monotonic() - self._last_commit >= every_s
 
     def _open(self, layout: dict[str, tuple[str, tuple[int, ...]]]) -> None:
         self.layout = layout
@@ -122,7 +197,16 @@ class ShardWriter:
             self.files[key] = open(self.directory / f"{key}.bin", "wb")  # noqa: SIM115
             header = npy_header(np.dtype(dtype), (self.header_rows, *shape))
             self.header_bytes[key] = len(header)
+            self.row_bytes[key] = np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64))
             self._write(key, header)
+        write_json(
+            self.directory / LAYOUT,
+            {
+                "layout": {k: [d, list(s)] for k, (d, s) in layout.items()},
+                "header_rows": self.header_rows,
+                "header_bytes": self.header_bytes,
+            },
+        )
 
     def _write(self, key: str, data: bytes | np.ndarray) -> None:
         self.files[key].write(data)
@@ -151,17 +235,127 @@ class ShardWriter:
             self.files[INDEX].write(np.arange(self.rows, dtype=np.int64))
         self.files[INDEX].write(np.asarray(indices, dtype=np.int64))
 
-    def close(self, kind: str | None, stages: dict[str, float] | None = None) -> None:
-        """Close the files and write ``meta.json``: from now on the shard counts as finished.
+    def _ends(self) -> dict[str, int]:
+        """Each file's length after the last whole batch (a batch cut short is not counted)."""
+        ends = {k: self.header_bytes[k] + self.rows * self.row_bytes[k] for k in self.layout}
+        if not self.sequential:
+            ends[INDEX] = self.rows * 8
+        return ends
 
-        ``stages``: where the rank's time went (:mod:`litpredict.writing.stages`).
+    def commit(self) -> bool:
+        """Make every whole batch so far durable, now: fsync, then a commit line.
+
+        What a stopping run calls (a signal, an error). False when there was nothing new
+        to commit. Safe after an interrupt cut a batch short: only the rows counted in
+        ``rows`` are committed.
         """
+        self._wait_for_committer()
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return False
+        self._write_commit(snapshot)
+        self._raise_committer_error()
+        return True
+
+    def _commit_in_background(self) -> None:
+        """The periodic commit: the files' buffers are flushed here, the fsyncs, the
+        checksums and the commit line run on the committer thread while the next batches
+        are predicted. One commit at a time: one due while the last still runs (a disk
+        slower than the batches) waits for the next batch, the predicting thread never
+        waits."""
+        if not self._idle.is_set():
+            return
+        self._raise_committer_error()
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return
+        if self._committer is None:  # started once, on the first commit
+            self._committer = threading.Thread(
+                target=self._run_committer, name="shard-commit", daemon=True
+            )
+            self._committer.start()
+        self._idle.clear()
+        self._pending.put(snapshot)
+
+    def _run_committer(self) -> None:
+        while (snapshot := self._pending.get()) is not None:
+            self._write_commit(snapshot)
+            self._idle.set()
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        """What the next commit covers: the whole batches so far, their buffers flushed."""
+        self._batches_since_commit = 0
+        self._last_commit = time.monotonic()
+        if not self.layout or self.rows == self.committed_rows:
+            return None
+        for file in self.files.values():
+            file.flush()
+        self.committed_rows = self.rows
+        return {
+            "rows": self.rows,
+            "kind": self.kind,
+            "sequential": self.sequential,
+            "ends": self._ends(),
+            "fds": {key: file.fileno() for key, file in self.files.items()},
+        }
+
+    def _write_commit(self, snapshot: dict[str, Any]) -> None:
+        """fsync the files, checksum the new bytes, append and fsync the commit line."""
+        try:
+            ends = snapshot["ends"]
+            for key in ends:
+                os.fsync(snapshot["fds"][key])
+            files = {}
+            for key, end in ends.items():
+                start = self._committed_ends.get(key, 0)
+                files[key] = [end, segment_checksum(self.directory / f"{key}.bin", start, end)]
+            line = {k: snapshot[k] for k in ("rows", "kind", "sequential")}
+            record = json.dumps({**line, "files": files}) + "\n"
+            first = self._commits is None
+            if first:
+                self._commits = open(self.directory / COMMITS, "ab")  # noqa: SIM115
+            self._commits.write(record.encode())
+            self._commits.flush()
+            os.fsync(self._commits.fileno())
+            if first:  # the files' names, and the shard folder's own
+                fsync_directory(self.directory)
+                fsync_directory(self.directory.parent)
+            self._committed_ends = ends
+        except BaseException as error:  # raised on the caller's thread by the next commit
+            self._committer_error = error
+
+    def _wait_for_committer(self) -> None:
+        self._idle.wait()
+
+    def _stop_committer(self) -> None:
+        if self._committer is not None:
+            self._pending.put(None)
+            self._committer.join()
+            self._committer = None
+
+    def _raise_committer_error(self) -> None:
+        error, self._committer_error = self._committer_error, None
+        if error is not None:
+            raise error
+
+    def close(self, kind: str | None, stages: dict[str, float] | None = None) -> None:
+        """Close the files and write ``meta.json``: the shard now counts as finished.
+
+        ``stages``: where the rank's time went (:mod:`litpredict.writing.stages`). No last
+        commit: the run merges the shard next, and a run stopped from here on predicts
+        again at most what the last periodic commit did not cover.
+        """
+        self.kind = kind if kind is not None else self.kind
+        self._stop_committer()
+        self._raise_committer_error()
         for file in self.files.values():
             file.close()
+        if self._commits is not None:
+            self._commits.close()
         digests = {key: digest.hexdigest() for key, digest in self.digests.items()}
         meta = {
             "rows": self.rows,
-            "kind": kind,
+            "kind": self.kind,
             "layout": {k: [d, list(s)] for k, (d, s) in self.layout.items()},
             "sequential": self.sequential,
             "header_rows": self.header_rows,
@@ -170,6 +364,26 @@ class ShardWriter:
             "stages": stages,
         }
         write_json(self.directory / META, meta)
+
+
+def segment_checksum(path: Path, start: int, end: int) -> str:
+    """XXH3-64 of ``path``'s bytes ``start:end``, read back (from the page cache, just
+    written): what a later attempt checks before it reuses the segment."""
+    import xxhash
+
+    digest = xxhash.xxh3_64()
+    with open(path, "rb") as file:
+        position = start
+        while position < end:
+            block = os.pread(file.fileno(), min(CHUNK, end - position), position)
+            if not block:
+                break  # shorter than committed: the checksum will not match
+            digest.update(block)
+            position += len(block)
+    return digest.hexdigest()
+
+
+CHUNK = 16 << 20
 
 
 class Shard:
@@ -217,5 +431,12 @@ class Shard:
         return np.asarray(self.array(INDEX)[start:stop])
 
 
+def shard_dirs(root: Path) -> list[Path]:
+    """Every rank folder under ``root``: ``attempt<k>/rank<r>`` (and ``rank<r>`` right under
+    it, as shards written outside a run are laid out)."""
+    found = [*root.glob("rank*"), *root.glob(f"{ATTEMPT}*/rank*")]
+    return sorted(d for d in found if d.is_dir())
+
+
 def read_shards(root: Path) -> list[Shard]:
-    return [Shard(d) for d in sorted(root.glob("rank*")) if d.is_dir()]
+    return [Shard(d) for d in shard_dirs(root)]
