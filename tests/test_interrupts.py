@@ -131,3 +131,57 @@ def test_a_signal_between_the_final_renames_and_complete_waits(
     assert manifest["status"] == "complete"
     assert read_manifest(tmp_path / "run")["status"] == "complete"
     assert (tmp_path / "run" / "predictions.npy").is_file()
+
+
+# submitit's time-limit handler requeues the job with ``scontrol requeue``, and SLURM's
+# requeue sends SIGTERM while that handler still runs; the handler then exits the job with
+# ``sys.exit(-1)``. Compiled under submitit's module name, as the handler's frame is.
+_SUBMITIT_LIKE = """
+import os, signal, sys
+def checkpoint_and_try_requeue():
+    os.kill(os.getpid(), signal.SIGTERM)  # the requeue's SIGTERM, delivered right here
+    sys.exit(-1)
+"""
+
+
+def _submitit_handler():
+    namespace = {"__name__": "submitit.core.job_environment"}
+    exec(compile(_SUBMITIT_LIKE, "job_environment.py", "exec"), namespace)
+    return namespace["checkpoint_and_try_requeue"]
+
+
+def test_the_requeues_sigterm_inside_submitits_handler_is_not_an_interrupt() -> None:
+    """The job ends as requeued (submitit's exit), not ``interrupted``: a job that returns
+    as interrupted makes the sweep report it while the requeued job runs on."""
+    from litpredict.process.errors import RunInterrupted
+    from litpredict.process.reporting import requeued_by_launcher
+    from litpredict.process.signals import interrupts_raise
+
+    with interrupts_raise():
+        with pytest.raises(SystemExit) as raised:
+            _submitit_handler()()
+        assert requeued_by_launcher(raised.value)
+        # Anywhere else a SIGTERM is the interrupt it always was.
+        with pytest.raises(RunInterrupted):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+
+
+def test_an_interrupt_while_submitits_exit_unwinds_is_still_the_requeue() -> None:
+    """A SIGTERM that lands after the handler, while its exit unwinds the job: the
+    interrupt carries the exit as its context, and the job still ends as requeued."""
+    from litpredict.process.errors import RunInterrupted
+    from litpredict.process.reporting import requeued_by_launcher
+    from litpredict.process.signals import interrupts_raise
+
+    handler = _submitit_handler()
+    with interrupts_raise(), pytest.raises(RunInterrupted) as raised:
+        try:
+            handler()  # its SIGTERM is ignored; its exit unwinds...
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # ...and a second SIGTERM lands here
+            time.sleep(1)
+    assert isinstance(raised.value.__context__, SystemExit)
+    assert requeued_by_launcher(raised.value)
+    assert not requeued_by_launcher(RunInterrupted("SIGTERM"))
+    assert not requeued_by_launcher(SystemExit(-1))

@@ -29,14 +29,23 @@ def requeued_by_launcher(error: BaseException) -> bool:
     That exit must leave the process as it is: a job that returned, even as failed, writes
     the result submitit's launcher waits for, and the sweep would report the first attempt
     while the requeued job runs on.
+
+    Also an interrupt raised while that exit was on its way out (SLURM's requeue sends
+    SIGTERM; one that lands inside submitit's handler is ignored, ``signals.requeueing``).
     """
-    if not isinstance(error, SystemExit):
-        return False
-    trace = error.__traceback__
-    while trace is not None and trace.tb_next is not None:
-        trace = trace.tb_next
-    module = trace.tb_frame.f_globals.get("__name__", "") if trace is not None else ""
-    return module == "submitit" or module.startswith("submitit.")
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, SystemExit):
+            trace = error.__traceback__
+            while trace is not None and trace.tb_next is not None:
+                trace = trace.tb_next
+            module = trace.tb_frame.f_globals.get("__name__", "") if trace is not None else ""
+            return module == "submitit" or module.startswith("submitit.")
+        if not isinstance(error, RunInterrupted):
+            return False
+        error = error.__context__
+    return False
 
 
 def run_reporting_errors(job: Job, body: Callable[[], T]) -> T:

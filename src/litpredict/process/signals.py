@@ -20,9 +20,29 @@ def stop_children() -> None:
         child.terminate()
 
 
+# submitit's handler of a time limit's or a preemption's signal: it requeues the job
+# (``scontrol requeue``), then exits; SLURM's requeue sends SIGTERM meanwhile.
+REQUEUE_HANDLER = "checkpoint_and_try_requeue"
+
+
+def requeueing(frame: Any) -> bool:
+    """Whether ``frame`` (where a signal landed) is inside submitit's requeue handler."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if frame.f_code.co_name == REQUEUE_HANDLER and module.startswith("submitit"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     name = signal.Signals(signum).name
     stop_children()
+    if signum == signal.SIGTERM and requeueing(frame):
+        # The requeue's own SIGTERM: submitit's exit follows and tells the sweep the job
+        # was requeued (``reporting.requeued_by_launcher``); an interrupt here would end
+        # the job as interrupted, and the sweep would report it while it runs again.
+        return
     raise RunInterrupted(name)
 
 
