@@ -186,6 +186,7 @@ def test_a_failed_run_resumes_from_its_commits(
     with caplog.at_level("INFO"):
         predict_in_process(tmp_path, *overrides)
     assert "resuming: 700 of 1000 samples already written" in caplog.text
+    assert "1000 predictions; 700 resumed from 1 earlier attempt -> " in caplog.text
     manifest = _assert_resumed(run_dir, references["single"])
     assert manifest["resume"] == {"reused": 700, "predicted": 300, "attempts": 2}
 

@@ -242,6 +242,8 @@ STAGE_WORDS = {"data_s": "waiting for data", "model_s": "model", "write_s": "wri
 def result_line(result: dict[str, Any], run_dir: Path | str) -> str:
     """``2048 predictions, mse=0.0201, mae=0.1136 -> outputs/predict/...``: the run's end.
 
+    A resumed run says how many of them earlier attempts wrote (:func:`resumed_words`).
+
     With the manifest's ``stages`` and a loop of :data:`STAGES_SHOWN_FROM_S` or more, where
     its time went: ``..., mae=0.1136; 41.2 s: waiting for data 30.1 s, model 10.8 s,
     writing 0.3 s -> ...``.
@@ -249,7 +251,16 @@ def result_line(result: dict[str, Any], run_dir: Path | str) -> str:
     metrics = result.get("metrics") or {}
     shown = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()]
     line = ", ".join([_plural(int(result["num_predictions"]), "prediction"), *shown])
-    return line + stages_words(result) + f" -> {run_dir}"
+    return line + resumed_words(result) + stages_words(result) + f" -> {run_dir}"
+
+
+def resumed_words(result: dict[str, Any]) -> str:
+    """``; 700 resumed from 1 earlier attempt``, or nothing for a run never stopped."""
+    resume = result.get("resume") or {}
+    reused, attempts = resume.get("reused"), resume.get("attempts")
+    if not (isinstance(reused, int) and reused > 0 and isinstance(attempts, int)):
+        return ""
+    return f"; {reused} resumed from {_plural(attempts - 1, 'earlier attempt')}"
 
 
 def stages_words(result: dict[str, Any]) -> str:
