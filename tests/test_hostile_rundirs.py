@@ -247,7 +247,7 @@ def test_reproduce_names_what_it_will_build(complete_run) -> None:
 
 
 def test_a_complete_run_of_another_config_or_data_is_an_error(ckpt, tmp_path) -> None:
-    from litpredict.rundir.ownership import RunDirError
+    from litpredict.process.errors import RunDirError
 
     data = _features(tmp_path / "x.npy")
     base = [f"ckpt_path={ckpt}", "datamodule=array_file", f"datamodule.path={data}"]
@@ -311,7 +311,7 @@ def test_a_run_that_does_nothing_leaves_dot_hydra_as_it_was(ckpt, tmp_path) -> N
 
 _HOLD = """
 import sys, time
-from litpredict.rundir.ownership import RunLock
+from litpredict.rundir.lock import RunLock
 RunLock.acquire(sys.argv[1])
 print("locked", flush=True)
 time.sleep(600)
@@ -330,7 +330,7 @@ def _holding(run_dir: Path) -> subprocess.Popen:
 
 
 def test_a_second_run_into_a_locked_directory_stops_naming_the_first(ckpt, tmp_path) -> None:
-    from litpredict.rundir.ownership import RunDirError
+    from litpredict.process.errors import RunDirError
 
     run_dir = tmp_path / "run"
     holder = _holding(run_dir)
@@ -353,8 +353,8 @@ def test_a_second_run_into_a_locked_directory_stops_naming_the_first(ckpt, tmp_p
 def test_a_training_into_a_locked_directory_stops_naming_the_first(tmp_path) -> None:
     """Trainings are locked too: the command stops before Hydra writes .hydra/, and
     ``train`` itself (what a sweep job runs) before it writes anything."""
+    from litpredict.process.errors import RunDirError
     from litpredict.process.job import Job
-    from litpredict.rundir.ownership import RunDirError
     from litpredict.train import train
 
     run_dir = tmp_path / "train"
@@ -412,7 +412,7 @@ def test_two_concurrent_commands_into_one_directory(ckpt, tmp_path) -> None:
 
 
 def test_a_folder_with_files_no_manifest_lists_is_refused(ckpt, tmp_path) -> None:
-    from litpredict.rundir.ownership import RunDirError
+    from litpredict.process.errors import RunDirError
 
     folder = tmp_path / "run"
     folder.mkdir()

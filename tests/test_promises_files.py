@@ -23,8 +23,8 @@ import pytest
 import torch
 
 from conftest import REPO, compose_predict, predict_in_process, read_manifest, run_cli
+from litpredict.process.errors import RunDirError
 from litpredict.rundir import provenance
-from litpredict.rundir.ownership import RunDirError
 from run_dirs import write_sweep
 
 

@@ -598,7 +598,7 @@ def test_a_job_directory_linked_from_outside_the_sweep_is_no_member(tmp_path, ca
 _RUNNING = """
 import json, sys, time
 from pathlib import Path
-from litpredict.rundir.ownership import RunLock
+from litpredict.rundir.lock import RunLock
 run_dir = Path(sys.argv[1])
 RunLock.acquire(run_dir)
 (run_dir / "manifest.json").write_text(json.dumps({"status": "running", "outputs": []}))

@@ -252,7 +252,7 @@ def test_predictions_of_another_run_are_never_reused(
 
 
 def test_another_number_of_ranks_or_commit_interval_is_the_same_run(tmp_path) -> None:
-    from litpredict.rundir.ownership import differences
+    from litpredict.rundir.same_run import differences
     from litpredict.writing.resume import RANK_KEYS
 
     before = {
@@ -302,7 +302,7 @@ def test_kill_9_in_the_middle_then_the_same_command_completes(trained, data, ref
     try:
         _wait_for(lambda: sum(_committed_rows(run_dir).values()) >= 1000, "commits", proc)
         # A run directory held by a live run is still refused, its shards left alone.
-        from litpredict.rundir.ownership import RunDirError
+        from litpredict.process.errors import RunDirError
 
         with pytest.raises(RunDirError, match="in use by another run"):
             predict_in_process(tmp_path, *overrides)

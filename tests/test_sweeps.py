@@ -420,7 +420,7 @@ def test_summary_command_rebuilds_from_job_files(swept, tmp_path):
     killed.joinpath(".hydra").mkdir(parents=True)
     killed.joinpath(".hydra", "overrides.yaml").write_text('- ckpt_path="/x/epoch=5-step=9.ckpt"\n')
 
-    from litpredict.rundir.ownership import RunLock
+    from litpredict.rundir.lock import RunLock
 
     script = Path(sys.executable).with_name("litpredict-summary")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "litpredict.sweep"]

@@ -32,8 +32,8 @@ def predict(cfg: DictConfig, job: Job) -> dict[str, Any]:
     With ``upload_to``, a complete run is then uploaded (or its unfinished upload finished).
     """
     from litpredict.process.ranks import check_launch_environment, is_global_zero
+    from litpredict.rundir.lock import locked_run_dir
     from litpredict.rundir.manifest import COMPLETE
-    from litpredict.rundir.ownership import locked_run_dir
 
     check_launch_environment()  # a stray RANK would make this process write nothing
     with locked_run_dir(job.run_dir):
@@ -160,10 +160,11 @@ def _already_complete(
     data): an error in a single run; in a sweep ``(None, why)``, the job is redone (a
     sweep resumed after its data was regenerated must not keep stale predictions).
     """
+    from litpredict.process.errors import RunDirError
     from litpredict.remote.fingerprint import cached_entry
     from litpredict.rundir.hashing import sha256_file
     from litpredict.rundir.manifest import is_complete, read_manifest
-    from litpredict.rundir.ownership import RunDirError, differences
+    from litpredict.rundir.same_run import differences
 
     if not is_complete(job.run_dir):
         return None, None

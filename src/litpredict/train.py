@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, job: Job) -> dict[str, float]:
     """Fit into ``job.run_dir``, held locked: two trainings never write one directory."""
     from litpredict.process.ranks import check_launch_environment
-    from litpredict.rundir.ownership import locked_run_dir
+    from litpredict.rundir.lock import locked_run_dir
 
     check_launch_environment()  # a stray RANK would make this process write nothing
     with locked_run_dir(job.run_dir):

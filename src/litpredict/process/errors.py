@@ -52,6 +52,10 @@ class PredictionError(UserError):
     """Predictions are incomplete or inconsistent; nothing is marked complete."""
 
 
+class RunDirError(UserError):
+    """The run directory is someone else's, in use, or holds another complete run."""
+
+
 class ImageError(DataError):
     """An image that cannot be read, named by path (also from a DataLoader worker)."""
 

@@ -111,11 +111,11 @@ class RunDirCheck(Callback):
 
         if not is_global_zero():
             return  # the other tasks of a multi-task (srun) job
+        from litpredict.process.errors import RunDirError
+        from litpredict.rundir.lock import RunLock
         from litpredict.rundir.ownership import (
             PREDICT,
             TRAIN,
-            RunDirError,
-            RunLock,
             check_output,
             refuse_complete,
             remember_hydra_files,

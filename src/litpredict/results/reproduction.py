@@ -151,7 +151,7 @@ def input_changes(manifest: dict[str, Any]) -> list[str]:
     from litpredict.remote.fingerprint import refetched
     from litpredict.remote.urls import is_url
     from litpredict.rundir.hashing import sha256_file
-    from litpredict.rundir.ownership import data_changes
+    from litpredict.rundir.same_run import data_changes
 
     changes = []
     checkpoint = manifest.get("checkpoint") or {}

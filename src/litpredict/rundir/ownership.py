@@ -8,10 +8,8 @@
   ``hydra.run.dir`` or ``--out``) make the directory unusable; litpredict never writes over
   them. Leftover names (``.shards/``, ``.staging/``, ``.*.tmp``) are litpredict's only
   beside a litpredict manifest.
-- :class:`RunLock`: an ``fcntl`` lock on ``.litpredict.lock`` while a run uses the
-  directory; a second run into it stops at once, naming the first (pid, host, command).
-- :func:`differences`: what makes a complete run there another run than this one (the
-  checkpoint, the resolved config less the paths naming the run directory, the data).
+- :func:`owned_output`: ``check_output``, then the directory locked
+  (:class:`~litpredict.rundir.lock.RunLock`) and checked again.
 - :func:`clear_leftovers`: a failed run's staging files, and its shards unless the next
   run reuses them (``litpredict.writing.resume``), removed at the start of the next run so
   that, once there is space again, the same command completes; only in a folder a
@@ -24,20 +22,15 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import fnmatch
-import json
 import os
-import shlex
 import shutil
-import socket
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from litpredict.process.errors import UserError
+from litpredict.process.errors import RunDirError
+from litpredict.rundir.lock import LOCK, RunLock
 from litpredict.rundir.manifest import (
     COMPLETE,
     FAILED,
@@ -47,10 +40,6 @@ from litpredict.rundir.manifest import (
     read_manifest,
 )
 
-if TYPE_CHECKING:
-    from litpredict.rundir.provenance import RemoteEntry
-
-LOCK = ".litpredict.lock"
 HYDRA = ".hydra"
 SHARDS = ".shards"  # litpredict.writing.shards.SHARDS (not imported: it pulls in numpy)
 STAGING = ".staging"  # litpredict.writing.finalize.STAGING
@@ -58,13 +47,6 @@ JOB_ERROR = "job_error.json"  # litpredict.sweep.summary.JOB_ERROR
 WRITE_PROBE = ".litpredict-write-test-*.tmp"  # process.hydra_callbacks: made and removed
 # Litpredict's working folders: its own only beside a litpredict manifest.
 LEFTOVER_DIRS = (SHARDS, STAGING)
-# Resolved config keys that do not change what a run writes: a terminal or not, where
-# runs go by default (an explicit hydra.run.dir does not depend on it).
-# ``upload_to``: where the outputs are copied once complete, not what they are; ``resume.*``:
-# how often a run commits what it wrote.
-IGNORED_KEYS = {"trainer.enable_progress_bar", "paths.root", "upload_to"}
-IGNORED_PREFIXES = ("resume.",)
-RUN_DIR_MARK = "<run_dir>"
 
 # The commands that write, as a manifest's ``kind`` names them (a manifest without one is
 # predict's, or ensemble's when it has an ``ensemble`` entry: written before the field).
@@ -79,10 +61,6 @@ OUTPUT_PATTERNS = {
     TRAIN: ("config.json", "checkpoints/*.ckpt", "logs/*"),
 }
 SINGLE_FILE = {AVERAGE}  # commands whose output is one file, not a folder
-
-
-class RunDirError(UserError):
-    """The run directory is someone else's, in use, or holds another complete run."""
 
 
 def command_of(manifest: Any) -> str | None:
@@ -267,220 +245,6 @@ def owned_output(
         yield check_output(out, command, inputs)
     finally:
         lock.release()
-
-
-class RunLock:
-    """An exclusive, non-blocking ``flock`` on ``run_dir/.litpredict.lock``, held until
-    :meth:`release` (which removes the file) or the process ends (the kernel drops the
-    lock then; a file left behind is simply locked again by the next run)."""
-
-    _held: dict[Path, RunLock] = {}  # per process: a lock taken early is taken once
-
-    def __init__(self, run_dir: Path, fd: int) -> None:
-        self.run_dir = run_dir
-        self._fd = fd
-
-    @classmethod
-    def acquire(cls, run_dir: Path) -> RunLock:
-        run_dir = Path(run_dir).absolute()
-        if run_dir in cls._held:
-            return cls._held[run_dir]
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path = run_dir / LOCK
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                _lock_exclusive(fd)
-            except BlockingIOError:
-                holder = _holder(fd)
-                os.close(fd)
-                raise RunDirError(
-                    f"{run_dir} is in use by another run ({holder})",
-                    "wait for that run to end, or pass hydra.run.dir=NEW",
-                ) from None
-            if _same_file(fd, path):
-                break
-            os.close(fd)  # the holder removed it as we opened it: lock the new file
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "command": _command()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
-        lock = cls._held[run_dir] = cls(run_dir, fd)
-        return lock
-
-    def release(self) -> None:
-        if self._held.get(self.run_dir) is self:
-            del self._held[self.run_dir]
-            (self.run_dir / LOCK).unlink(missing_ok=True)  # while still holding it
-            os.close(self._fd)
-
-
-PROBE_RETRIES = 5  # a summary's lock_is_held probe holds a lock for microseconds
-
-
-def _lock_exclusive(fd: int) -> None:
-    """``flock(LOCK_EX | LOCK_NB)``, tried again briefly: a summary rebuild probing the
-    directory (:func:`lock_is_held`) must not pass for a run using it."""
-    for attempt in range(PROBE_RETRIES):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if attempt == PROBE_RETRIES - 1:
-                raise
-            time.sleep(0.02)
-
-
-def lock_is_held(run_dir: Path) -> bool | None:
-    """Whether a run holds ``run_dir``'s :class:`RunLock` now (this process's included);
-    None when the filesystem cannot say (no ``flock`` support).
-
-    Probes with a non-blocking shared lock, released at once: a run's exclusive lock makes
-    it fail; nothing is created or written. A run's lock dies with its process, so a
-    manifest that says ``running`` under a free lock is a run that was killed or crashed.
-    """
-    try:
-        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
-    except FileNotFoundError:
-        return False  # a run holds the file while it runs and removes it when it ends
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    finally:
-        os.close(fd)  # also drops the probe's lock
-    return False
-
-
-@contextlib.contextmanager
-def locked_run_dir(run_dir: Path) -> Iterator[None]:
-    """``run_dir`` held by :class:`RunLock` for the block, by rank 0: the other ranks of a
-    launch work in rank 0's directory under its lock."""
-    from litpredict.process.ranks import is_global_zero
-
-    lock = RunLock.acquire(run_dir) if is_global_zero() else None
-    try:
-        yield
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
-
-
-def _holder(fd: int) -> str:
-    try:
-        record = json.loads(os.pread(fd, 65536, 0).decode() or "{}")
-    except (OSError, ValueError):
-        record = {}
-    if not record:
-        return "its pid is not recorded yet"
-    return f"pid {record.get('pid')} on {record.get('host')}: {record.get('command')}"
-
-
-def _command(limit: int = 300) -> str:
-    """This process's command line, on one line, cut to ``limit`` characters."""
-    command = " ".join(shlex.join([Path(sys.executable).name, *sys.argv]).split())
-    return command if len(command) <= limit else command[: limit - 3] + "..."
-
-
-def comparable_config(
-    config: dict[str, Any], run_dir: str, ignored: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """``config`` flattened to ``{dotted key: value}``, the run directory as a mark, less
-    :data:`IGNORED_KEYS` and ``ignored``."""
-    flat: dict[str, Any] = {}
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, f"{key}.{k}" if key else str(k))
-        elif isinstance(value, str) and run_dir and value.startswith(run_dir):
-            flat[key] = RUN_DIR_MARK + value[len(run_dir) :]
-        else:
-            flat[key] = value
-
-    walk(config, "")
-    skip = IGNORED_KEYS | set(ignored)
-    return {k: v for k, v in flat.items() if k not in skip and not k.startswith(IGNORED_PREFIXES)}
-
-
-def config_changes(
-    before: dict[str, Any], after: dict[str, Any], after_dir: Path, ignored: tuple[str, ...] = ()
-) -> list[str]:
-    """The resolved-config keys whose values differ between a manifest and this run."""
-    old_dir = str(((before.get("paths") or {}).get("run_dir")) or "")
-    old = comparable_config(before, old_dir, ignored)
-    new = comparable_config(after, str(after_dir), ignored)
-    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
-
-
-def data_changes(manifest: dict[str, Any], remote: RemoteEntry | None = None) -> list[str]:
-    """The input files whose fingerprint differs from the one the manifest recorded.
-
-    A URL is checked through ``remote`` (litpredict.remote.fingerprint), else skipped.
-    """
-    from litpredict.rundir.provenance import algorithm_of, content_of, data_fingerprint, is_url
-
-    changes = []
-    for before in manifest.get("data") or []:
-        if is_url(before["path"]):
-            if remote is None:
-                continue
-            after = remote(before["path"], algorithm_of(before))
-            if after.get("missing"):
-                changes.append(f"data {before['path']} is gone")
-            elif content_of(before) != content_of(after):
-                changes.append(f"data {before['path']} changed ({_tags(before, after)})")
-            continue
-        path = Path(before["path"])
-        if not path.exists():
-            changes.append(f"data {path} is gone")
-            continue
-        [after] = data_fingerprint([path], algorithm_of(before))
-        if content_of(before) != content_of(after):
-            changes.append(f"data {path} changed")
-    return changes
-
-
-def _tags(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """How a remote object changed: its SHA-256, and its ETag/version where the store says."""
-    said = [f"sha256 {before.get('sha256', '?')[:12]} -> {after.get('sha256', '?')[:12]}"]
-    for key in ("etag", "version"):
-        if before.get(key) != after.get(key):
-            said.append(f"{key} {before.get(key)} -> {after.get(key)}")
-    return "; ".join(said)
-
-
-def differences(
-    manifest: dict[str, Any],
-    config: dict[str, Any],
-    run_dir: Path,
-    checkpoint_sha256: str,
-    remote: RemoteEntry | None = None,
-    ignored: tuple[str, ...] = (),
-) -> list[str]:
-    """Why the run in ``manifest`` is not this run (empty: it is this run); config keys in
-    ``ignored`` may differ (a resumed run may have another number of ranks)."""
-    changes = []
-    if (manifest.get("checkpoint") or {}).get("sha256") != checkpoint_sha256:
-        changes.append("another checkpoint")
-    changed = config_changes(manifest.get("config") or {}, config, run_dir, ignored)
-    if changed:
-        changes.append("another config (" + "; ".join(changed[:3]))
-        changes[-1] += f"; +{len(changed) - 3} more)" if len(changed) > 3 else ")"
-    return changes + data_changes(manifest, remote)
 
 
 def clear_leftovers(run_dir: Path, keep_shards: bool = False) -> None:

@@ -97,7 +97,7 @@ def _is_job_dir(path: Path) -> bool:
 def _status_now(job_dir: Path, manifest: dict[str, Any]) -> tuple[Any, Any]:
     """``(status, error)``: the manifest's, except that ``running`` under a free run lock
     is a job whose process died without recording it (killed, crashed, out of memory)."""
-    from litpredict.rundir.ownership import lock_is_held
+    from litpredict.rundir.lock import lock_is_held
 
     status, error = manifest.get("status"), manifest.get("error")
     if status != RUNNING or lock_is_held(job_dir) is not False:

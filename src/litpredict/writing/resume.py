@@ -6,7 +6,7 @@ command again starts attempt k+1, which:
 
 1. :func:`prepare` (rank 0, before predicting): reads ``.shards/run.json``, the record of
    what the run is: the checkpoint's SHA-256, the resolved config and the input data's
-   fingerprint, as ``complete`` checks them (``rundir.ownership.differences``), except the
+   fingerprint, as ``complete`` checks them (``rundir.same_run.differences``), except the
    keys that only say how many ranks run (:data:`RANK_KEYS`). Any difference, or no data
    fingerprint recorded yet, discards every shard and says why. Otherwise each earlier
    shard is sealed (``segments.seal``: cut back to its last commit that checks out) and the
@@ -200,7 +200,7 @@ def _why_not_reused(
     sha256: str,
     remote: RemoteEntry | None = None,
 ) -> str | None:
-    from litpredict.rundir.ownership import differences
+    from litpredict.rundir.same_run import differences
 
     if not isinstance(record.get("plan_world_size"), int) or "config" not in record:
         return "the earlier attempt stopped before it started predicting"
