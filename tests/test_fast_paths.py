@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,12 @@ import torch
 from torch.utils.data import DataLoader, SequentialSampler
 
 from litpredict.checkpoint.model import compiled
-from litpredict.data.arrays import ArrayDataset, auto_batch_size, collate_batch
+from litpredict.data.arrays import (
+    RELEASE_BYTES,
+    ArrayDataset,
+    auto_batch_size,
+    collate_batch,
+)
 from litpredict.data.base import ArrayDataModule
 from litpredict.data.samplers import ShardSampler, SliceBatchSampler
 from litpredict.process.errors import DataError
@@ -70,6 +76,37 @@ def test_released_pages_read_back_unchanged(saved) -> None:
     again = dataset.__getitems__(range(0, 500)).numpy()
     np.testing.assert_array_equal(first, again)
     np.testing.assert_array_equal(again, saved[:500])
+
+
+def mapped_kib(path: Path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (Linux's /proc/self/smaps)."""
+    smaps = Path("/proc/self/smaps")
+    if not smaps.is_file():
+        pytest.skip("no /proc/self/smaps here")
+    total, inside = 0, False
+    for line in smaps.read_text().splitlines():
+        if "-" in line.split(" ", 1)[0]:  # a mapping's first line: its address range
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_pages_read_are_unmapped_in_spans_and_memory_stays_flat(tmp_path) -> None:
+    rows = 4 * RELEASE_BYTES // 400  # 32 MiB of 100 float32 a row
+    np.lib.format.open_memmap(tmp_path / "x.npy", "w+", np.float32, (rows, 100))[:] = 1.5
+    path = (tmp_path / "x.npy").resolve()
+    dataset = ArrayDataset(np.load(path, mmap_mode="r"))
+    batch = 256  # 100 KiB a batch
+    for start in range(0, 2 * batch, batch):  # far less than a span: still mapped
+        dataset.__getitems__(range(start, start + batch))
+    assert mapped_kib(path) >= 150, "pages were unmapped a batch at a time"
+    peak = 0
+    for start in range(2 * batch, rows, batch):
+        got = dataset.__getitems__(range(start, min(rows, start + batch)))
+        peak = max(peak, mapped_kib(path))
+    assert float(got[-1, -1]) == 1.5
+    assert peak * 1024 <= RELEASE_BYTES + 2 * batch * 400 + 8192, "the input's pages piled up"
 
 
 def test_float64_features_become_float32() -> None:
@@ -161,6 +198,20 @@ def test_threaded_digest_hashes_what_it_was_given_even_if_the_buffer_is_reused(
     assert digest.hexdigest() == expected.hexdigest()
     with pytest.raises(ValueError, match="after hexdigest"):
         digest.update(b"late")
+
+
+def test_threaded_digest_refills_its_blocks_and_takes_any_buffer() -> None:
+    rng = np.random.default_rng(1)
+    digest, expected = ThreadedDigest("sha256", min_block=1 << 16), hashlib.sha256()
+    for _ in range(40):  # 40 x 123 KB through 64 KiB blocks: each filled, hashed, refilled
+        batch = rng.normal(size=(512, 20, 3)).astype(np.float32)
+        digest.update(batch)
+        expected.update(batch.tobytes())
+    strided = np.arange(30, dtype=np.int64).reshape(5, 6)[:, ::2]  # not C-contiguous
+    digest.update(strided)
+    expected.update(strided.tobytes())
+    digest.update(b"")
+    assert digest.hexdigest() == expected.hexdigest()
 
 
 def test_threaded_digest_holds_at_most_max_pending_bytes(monkeypatch) -> None:

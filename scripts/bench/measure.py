@@ -29,10 +29,11 @@ class Run:
     exit_peak_mb: float  # the whole process, its exit included
     foreign_cores: float = 0.0  # CPU other processes used meanwhile, in cores on average
     cpu_s: float = 0.0  # CPU the process and its waited-for children used, exit included
+    quiet_cores: float = NOISY_CORES  # the most other processes may use in a quiet run
 
     @property
     def quiet(self) -> bool:
-        return self.foreign_cores < NOISY_CORES
+        return self.foreign_cores < self.quiet_cores
 
 
 class TreeRss:

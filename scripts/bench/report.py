@@ -180,8 +180,10 @@ def report(results: list, about: str) -> str:
     lines += ["", "µs/row, B/row and samples/s are marginal: (large - small) / rows between."]
     noisy = sum(result.noisy_runs for result in results)
     if noisy:
+        limits = sorted({r.quiet_cores for r in results if r.noisy_runs}, reverse=True)
         lines.append(
-            f"{noisy} runs had other processes using ≥ {NOISY_CORES} cores; the fastest "
+            f"{noisy} runs had other processes using ≥ {' or '.join(map(str, limits))} cores "
+            f"(a workload's own limit, {NOISY_CORES} unless it says less); the fastest "
             "quiet run of each size is kept (a noisy one only where none was quiet)."
         )
     return "\n".join(lines) + "\n"

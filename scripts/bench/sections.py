@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import report
 from bench.image_section import bench_images, image_table, image_targets
+from bench.measure import NOISY_CORES
 from bench.startup import bench_startup
 from bench.sweep import bench_sweep, sweep_table, sweep_targets
 from bench.workloads import Workload, bench_workload, workloads
@@ -30,6 +31,7 @@ class SectionResult:
     targets: list[report.Target] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # for --out FILE.json; lists are concatenated
     noisy_runs: int = 0
+    quiet_cores: float = NOISY_CORES  # what its noisy runs exceeded
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ def workload_section(load: Workload) -> Section:
             targets=report.workload_targets(load.name, rows),
             data={"rows": report.row_data(rows)},
             noisy_runs=sum(r.noisy_runs for r in rows),
+            quiet_cores=load.quiet_cores,
         )
 
     return Section(load.name, run)

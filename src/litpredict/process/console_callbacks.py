@@ -56,7 +56,7 @@ class WhatRunsMixin:
         log.info("%s", line)
 
 
-class WhatRuns(WhatRunsMixin, Callback):
+class WhatRuns(WhatRunsMixin, lightning_api.NoBatchHooks, Callback):
     __doc__ = WhatRunsMixin.__doc__
 
 
@@ -87,7 +87,7 @@ class WorkerLoggingMixin:
             set_up_worker(setup)
 
 
-class WorkerLogging(WorkerLoggingMixin, Callback):
+class WorkerLogging(WorkerLoggingMixin, lightning_api.NoBatchHooks, Callback):
     __doc__ = WorkerLoggingMixin.__doc__
 
 

@@ -222,7 +222,7 @@ def _from_rank_zero(local_name: str, host: bool) -> str:
     return name
 
 
-class SharedRunDirCheck(Callback):
+class SharedRunDirCheck(lightning_api.NoBatchHooks, Callback):
     """Stops a multi-node run whose run directory not every rank sees, before predicting.
 
     Why: rank 0 merges the shards it finds; on a node-local directory it would find only
@@ -262,7 +262,9 @@ class SharedRunDirCheck(Callback):
             )
 
 
-class DestroyProcessGroupAtExit(DestroyProcessGroupAtExitMixin, Callback):
+class DestroyProcessGroupAtExit(
+    DestroyProcessGroupAtExitMixin, lightning_api.NoBatchHooks, Callback
+):
     __doc__ = DestroyProcessGroupAtExitMixin.__doc__
 
 

@@ -8,6 +8,7 @@ fraction of a prediction pass over the same bytes instead of more than the pass 
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import mmap
 import os
@@ -76,42 +77,50 @@ class ThreadedDigest:
     hashlib releases the GIL while it hashes a large buffer, so hashing batch k here
     overlaps predicting batch k + 1 on the caller's thread: the SHA-256 of a 65536-row
     batch's outputs (~0.16 ms) was over half of the prediction writer's time per batch.
-    ``update`` keeps a copy (the caller may reuse its buffer) and hands copies to the
-    thread ``min_block`` bytes at a time: each hand-over wakes the thread, which then
-    takes a core from the model's own threads mid-batch (torch uses every core: its
-    threads wait for the one preempted), so waking it once a batch cost the LSTM 7% of
-    its time at 123 KB a batch; once a MiB costs it nothing measurable. ``update`` waits
-    while ``max_pending`` bytes handed over are not hashed yet, so at most that much
-    plus ``min_block`` (or one buffer, if larger) is held. A digest dropped unfinished
-    (a failed run) stops its thread.
+    ``update`` copies the bytes (the caller may reuse its buffer) into a block of
+    ``min_block`` bytes and hands the thread whole blocks: each hand-over wakes the
+    thread, which then takes a core from the model's own threads mid-batch (torch uses
+    every core: its threads wait for the one preempted), so waking it once a batch cost
+    the LSTM 7% of its time at 123 KB a batch; once a MiB costs it nothing measurable.
+    Hashed blocks come back to be filled again: a fresh 123 KB copy a batch cost ~15 us
+    in page faults. ``update`` waits while ``max_pending`` bytes handed over are not
+    hashed yet, so at most that much plus two blocks is held. A digest dropped
+    unfinished (a failed run) stops its thread.
     """
 
     def __init__(
         self, algorithm: str = "sha256", max_pending: int = 32 << 20, min_block: int = 1 << 20
     ) -> None:
         self._pipe = _Pipe(HASHES[algorithm](), max_pending)
-        self._held: list[bytes] = []  # copies not handed over yet
-        self._held_bytes = 0
-        self._min_block = min_block
+        self._block_size = min_block
+        self._block = bytearray(min_block)  # filling; handed over when full
+        self._filled = 0
         self._thread = threading.Thread(target=self._pipe.run, daemon=True)
         self._thread.start()
         self._stop = weakref.finalize(self, self._pipe.blocks.put, None)
         self._stop.atexit = False
 
     def update(self, data: Any) -> None:
-        """Queue a copy of ``data``: bytes, or any buffer such as a C-ordered NumPy array."""
+        """Queue a copy of ``data``: bytes, or any buffer such as a NumPy array."""
         if not self._thread.is_alive():
             raise ValueError("update() after hexdigest()")
-        block = bytes(data)
-        self._held.append(block)
-        self._held_bytes += len(block)
-        if self._held_bytes >= self._min_block:
-            self._hand_over()
+        view = memoryview(data)
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())
+        view = view.cast("B")
+        while len(view):
+            take = min(self._block_size - self._filled, len(view))
+            self._block[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == self._block_size:
+                self._hand_over()
 
     def _hand_over(self) -> None:
-        if self._held:
-            self._pipe.put(self._held, self._held_bytes)
-            self._held, self._held_bytes = [], 0
+        if self._filled:
+            self._pipe.put(self._block, self._filled)
+            self._block = self._pipe.spare() or bytearray(self._block_size)
+            self._filled = 0
 
     def hexdigest(self) -> str:
         """The digest of every byte given to :meth:`update`; re-raises the thread's error."""
@@ -128,30 +137,43 @@ class _Pipe:
     """What a :class:`ThreadedDigest`'s thread holds: never the digest object itself, so
     dropping that object runs its finalizer, which ends the thread."""
 
+    SPARES = 2  # hashed blocks kept to be filled again; more are dropped
+
     def __init__(self, digest: Any, max_pending: int) -> None:
         self.digest = digest
         self.max_pending = max_pending
-        self.blocks: queue.SimpleQueue[tuple[list[bytes], int] | None] = queue.SimpleQueue()
+        self.blocks: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        self.spares: collections.deque[bytearray] = collections.deque()
         self.errors: list[BaseException] = []
         self.pending = 0
         self.room = threading.Condition()
 
-    def put(self, blocks: list[bytes], size: int) -> None:
+    def put(self, block: bytearray, size: int) -> None:
+        """Hand over the first ``size`` bytes of ``block``; the caller no longer touches it."""
         with self.room:
             self.room.wait_for(lambda: not self.pending or self.pending + size <= self.max_pending)
             self.pending += size
-        self.blocks.put((blocks, size))
+        self.blocks.put((block, size))
+
+    def spare(self) -> bytearray | None:
+        """A hashed block to fill again, if there is one."""
+        try:
+            return self.spares.popleft()
+        except IndexError:
+            return None
 
     def run(self) -> None:
         """Hash blocks until None; after an error keep taking them, so no caller waits."""
         while (item := self.blocks.get()) is not None:
-            blocks, size = item
-            for block in blocks:
-                if not self.errors:
-                    try:
-                        self.digest.update(block)
-                    except BaseException as error:  # re-raised by hexdigest() on the caller's
-                        self.errors.append(error)
+            block, size = item
+            if not self.errors:
+                try:
+                    with memoryview(block) as view:
+                        self.digest.update(view[:size])
+                except BaseException as error:  # re-raised by hexdigest() on the caller's
+                    self.errors.append(error)
             with self.room:
                 self.pending -= size
                 self.room.notify()
+            if len(self.spares) < self.SPARES:
+                self.spares.append(block)

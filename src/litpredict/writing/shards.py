@@ -51,6 +51,9 @@ COMMITS = "commits.jsonl"
 INDEX = "index"
 DATASET_META = "dataset.json"
 IDS = "ids.json"
+# Batches are gathered in memory and written a MiB at a time: a write() of each
+# 123 KB LSTM batch took ~30 us of the writer's time here, a MiB once in 8 batches less.
+WRITE_BUFFER = 1 << 20
 ATTEMPT = "attempt"  # attempt<k>/: the shards the k-th attempt of a run wrote
 
 
@@ -194,7 +197,8 @@ class ShardWriter:
         self.layout = layout
         for key, (dtype, shape) in layout.items():
             # Kept open across batches and closed in close().
-            self.files[key] = open(self.directory / f"{key}.bin", "wb")  # noqa: SIM115
+            path = self.directory / f"{key}.bin"
+            self.files[key] = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
             header = npy_header(np.dtype(dtype), (self.header_rows, *shape))
             self.header_bytes[key] = len(header)
             self.row_bytes[key] = np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64))
@@ -231,7 +235,8 @@ class ShardWriter:
             # First batch out of order: write down the indices the order implied so far.
             self.sequential = False
             self.digests.clear()
-            self.files[INDEX] = open(self.directory / f"{INDEX}.bin", "wb")  # noqa: SIM115
+            path = self.directory / f"{INDEX}.bin"
+            self.files[INDEX] = open(path, "wb", buffering=WRITE_BUFFER)  # noqa: SIM115
             self.files[INDEX].write(np.arange(self.rows, dtype=np.int64))
         self.files[INDEX].write(np.asarray(indices, dtype=np.int64))
 
