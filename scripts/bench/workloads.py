@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,9 @@ class Row:
     small: Run
     large: Run
     noisy_runs: int = field(default=0)  # runs of it during which other processes used the CPU
+    # Every trusted run of each size: the medians say what a typical run gets, where the
+    # best of N (small, large) can lean on one lucky run.
+    runs: tuple[list[Run], list[Run]] = field(default=((), ()))
 
     @property
     def rows(self) -> int:
@@ -63,6 +67,14 @@ class Row:
     @property
     def rows_per_s(self) -> float:
         return self.rows / max(self.large.work_s - self.small.work_s, 1e-9)
+
+    @property
+    def median_rows_per_s(self) -> float | None:
+        """Marginal throughput between the sizes' median work times; None without runs."""
+        if not all(self.runs):
+            return None
+        small, large = (statistics.median(r.work_s for r in runs) for runs in self.runs)
+        return self.rows / max(large - small, 1e-9)
 
     @property
     def bytes_per_row(self) -> float:
@@ -148,7 +160,10 @@ def bench_workload(load: Workload, workdir: Path, quick: bool) -> list[Row]:
         seen = runs[approach, load.sizes[0]] + runs[approach, load.sizes[1]]
         small, large = (best_of(runs[approach, n]) for n in load.sizes)
         noisy = sum(not r.quiet for r in seen)
-        rows.append(Row(load.name, approach, load.batch_of(approach), small, large, noisy))
+        trusted = tuple(
+            [r for r in runs[approach, n] if r.quiet] or runs[approach, n] for n in load.sizes
+        )
+        rows.append(Row(load.name, approach, load.batch_of(approach), small, large, noisy, trusted))
     if "litpredict" in load.approaches and load.name == "linear":
         small, large = (hash_input(paths[n], n) for n in load.sizes)
         rows.append(Row(load.name, INPUT_HASH, 0, small, large))
