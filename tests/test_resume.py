@@ -388,12 +388,17 @@ def test_a_torchrun_rank_killed_then_the_same_launch_completes(
             agent.kill()
     assert agent.returncode != 0
     assert read_manifest(run_dir)["status"] != "complete"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+    _the_same_command_completes(command, tmp_path, os.environ, run_dir, references["ddp"])
+
+
+def _the_same_command_completes(command, cwd, env, run_dir, reference) -> None:
+    """The stopped 2-rank launch, run again as it was: it resumes and ends byte-identical."""
+    env = {**env, "PYTHONPATH": str(REPO / "tests")}
     again = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
     )
     assert again.returncode == 0, again.stderr[-4000:]
-    manifest = _assert_resumed(run_dir, references["ddp"])
+    manifest = _assert_resumed(run_dir, reference)
     assert manifest["world_size"] == 2
 
 
@@ -428,13 +433,7 @@ def test_srun_tasks_stopped_then_the_same_step_completes(
             proc.kill()
     assert proc.returncode != 0
     assert read_manifest(run_dir)["status"] == "interrupted"
-    env = {**slurm_env, "PYTHONPATH": str(REPO / "tests")}
-    again = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
-    assert again.returncode == 0, again.stderr[-4000:]
-    manifest = _assert_resumed(run_dir, references["ddp"])
-    assert manifest["world_size"] == 2
+    _the_same_command_completes(command, tmp_path, slurm_env, run_dir, references["ddp"])
 
 
 @pytest.mark.scheduler
