@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import predict_in_process, run_cli
-from litpredict.average import PROVENANCE_KEY, average_checkpoints
 from litpredict.process.errors import CheckpointError, UserError
+from litpredict.results.averaging import PROVENANCE_KEY, average_checkpoints
 from litpredict.rundir.hashing import sha256_file
 
 

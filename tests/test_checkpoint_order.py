@@ -180,7 +180,7 @@ def test_lht_names_sort_by_what_each_file_holds(lht_root, tmp_path):
 
 def test_average_ema_takes_its_inputs_in_the_sweep_order(lht_root, tmp_path):
     from hydra_plugins.litpredict._file_glob import expand
-    from litpredict.average import average_checkpoints
+    from litpredict.results.averaging import average_checkpoints
 
     folder = _checkpoints(lht_root, RUN_A)
     given = [folder / n for n in ("last.ckpt", "epoch_002.ckpt", "epoch_000.ckpt")]

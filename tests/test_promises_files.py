@@ -448,7 +448,7 @@ sys.exit(importlib.import_module(f"litpredict.{command}").main(argv))
 PAUSE_AT = {
     "ensemble": ("litpredict.results.ensembles", "combine"),
     "compare": ("litpredict.results.comparison", "render"),
-    "average": ("litpredict.average", "average_states"),
+    "average": ("litpredict.results.averaging", "average_states"),
 }
 
 

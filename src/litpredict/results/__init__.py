@@ -1,5 +1,6 @@
-"""Finished runs combined and compared: ensembles, comparisons, the reproduce verdict.
+"""Finished runs combined and compared: ensembles, comparisons, the reproduce verdict,
+and checkpoints averaged into one.
 
-Reads run directories through rundir/; imports process/, remote/, rundir/, sweep/,
-writing/; never a command.
+Reads run directories through rundir/; imports checkpoint/, process/, remote/, rundir/,
+sweep/, writing/; never a command.
 """
