@@ -42,7 +42,7 @@ def remote_progress(urls: Iterable[str]) -> dict[str, tuple[int | None, int | No
     the start of its ``data.pkl`` through ranged reads (a few small requests, never the
     whole file; one client per protocol); unknown on any failure."""
     from litpredict.checkpoint.progress import UNKNOWN, read_progress
-    from litpredict.remote.stores import FsspecStore
+    from litpredict.remote.fsspec_store import FsspecStore
 
     stores: dict[str, Any] = {}
     found = {}

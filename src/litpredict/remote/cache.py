@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 
 from litpredict.process.errors import RemoteError
 from litpredict.remote import urls
-from litpredict.remote.stores import ObjectInfo, Store, store_for
+from litpredict.remote.objects import ObjectInfo, Store
+from litpredict.remote.stores import store_for
 
 CACHE_VARIABLE = "LITPREDICT_CACHE"
 HEAD_START_S = 10.0  # how long another local rank leaves rank 0 to take the lock first

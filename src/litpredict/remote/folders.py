@@ -21,7 +21,8 @@ from typing import Any
 from litpredict.process.errors import RemoteError, RemoteNotFound
 from litpredict.remote import urls
 from litpredict.remote.cache import cache_dir, fetch, once_per_node
-from litpredict.remote.stores import ObjectInfo, each, store_for
+from litpredict.remote.objects import ObjectInfo
+from litpredict.remote.stores import each, store_for
 
 TREE_RECORD = ".litpredict-tree.json"
 

@@ -20,7 +20,9 @@ from typing import Any
 
 from litpredict.process.errors import RemoteError
 from litpredict.remote import urls
-from litpredict.remote.stores import FsspecStore, ObjectInfo, quiet_clients
+from litpredict.remote.fsspec_store import FsspecStore
+from litpredict.remote.objects import ObjectInfo
+from litpredict.remote.stores import quiet_clients
 
 MANIFEST = "manifest.json"
 HYDRA_FILES = (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml")
