@@ -445,8 +445,9 @@ def test_hydras_and_litpredicts_own_files_do_not_count(ckpt, tmp_path) -> None:
 # -- 6. write errors at the top level; leftovers cleared -----------------------------------
 
 
+@pytest.mark.parametrize("shards_left", [True, False], ids=["shards left", "no shards left"])
 def test_a_write_error_says_failed_and_the_rerun_clears_leftovers(
-    ckpt, tmp_path, monkeypatch
+    ckpt, tmp_path, monkeypatch, shards_left
 ) -> None:
     import errno
 
@@ -463,10 +464,14 @@ def test_a_write_error_says_failed_and_the_rerun_clears_leftovers(
     assert manifest["status"] == "failed" and "no space left" in manifest["error"]
     (tmp_path / "run" / ".staging").mkdir(exist_ok=True)
     (tmp_path / "run" / ".staging" / "big.npy").write_bytes(b"0" * 1000)
+    if not shards_left:  # e.g. removed by hand: the other leftovers still go
+        shutil.rmtree(tmp_path / "run" / ".shards")
+    (tmp_path / "run" / ".manifest.json.4242.tmp").write_text("{")  # a write cut short
     monkeypatch.undo()
     assert predict_in_process(tmp_path, f"ckpt_path={ckpt}")["status"] == "complete"
     assert not (tmp_path / "run" / ".staging").exists()
     assert not (tmp_path / "run" / ".shards").exists()
+    assert not list((tmp_path / "run").glob(".*.tmp"))
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:

@@ -141,14 +141,14 @@ def prepare(
     from litpredict.rundir.ownership import clear_leftovers
 
     root = Path(run_dir) / SHARDS
-    record = read_record(root)
+    clear_leftovers(run_dir, keep_shards=True)  # staging and temporary files, always
     if not root.is_dir():
         return Attempt()
-    clear_leftovers(run_dir, keep_shards=True)  # staging and temporary files, always
+    record = read_record(root)
     if record is None:
         if shard_dirs(root):
             log.warning("discarding the partial predictions in %s: they have no run record", root)
-        _start_over(run_dir)
+        _start_over(root)
         return Attempt()
     from litpredict.rundir.hashing import sha256_file
 
@@ -164,13 +164,13 @@ def prepare(
         discarded = why if shard_dirs(root) else None  # else nothing was written to discard
         if discarded:
             log.warning("discarding the partial predictions of an earlier attempt: %s", why)
-        _start_over(run_dir)
+        _start_over(root)
         return Attempt(checkpoint_sha256=sha256, discarded=discarded)
     number = int(record.get("attempts") or 1) + 1
     done = _committed(root, total)
     reused = int(done.sum())
     if reused == 0:
-        _start_over(run_dir)
+        _start_over(root)
         return Attempt(number, checkpoint_sha256=sha256)
     np.save(root / DONE, done)
     log.info(
@@ -182,15 +182,12 @@ def prepare(
     return Attempt(number, reused, total, int(record["plan_world_size"]), sha256)
 
 
-def _start_over(run_dir: Path) -> None:
+def _start_over(root: Path) -> None:
     """Nothing is reused: remove ``.shards`` (litpredict's own name, whoever made it: the
-    run directory's owner was checked) with the rest of what an earlier attempt left."""
+    run directory's owner was checked before)."""
     import shutil
 
-    from litpredict.rundir.ownership import clear_leftovers
-
-    clear_leftovers(run_dir)
-    shutil.rmtree(Path(run_dir) / SHARDS, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _why_not_reused(
