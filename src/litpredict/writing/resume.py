@@ -54,7 +54,6 @@ class Attempt:
 
     number: int = 1
     reused: int = 0  # samples committed by earlier attempts, kept
-    total: int | None = None  # samples in the dataset, as the earlier attempts recorded it
     plan_world_size: int | None = None  # the first attempt's ranks: whose batches to redo
     checkpoint_sha256: str | None = None  # when computed to compare with the record
     discarded: str | None = None  # why earlier attempts' predictions were not reused
@@ -179,7 +178,7 @@ def prepare(
         total,
         number,
     )
-    return Attempt(number, reused, total, int(record["plan_world_size"]), sha256)
+    return Attempt(number, reused, int(record["plan_world_size"]), sha256)
 
 
 def _start_over(root: Path) -> None:
