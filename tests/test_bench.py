@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 # litpredict-no-commits: litpredict beside itself without its periodic commits (issue 23)
 APPROACHES = ("floor", "floor-load", "article", "litpredict", "litpredict-no-commits")
 IMAGE_APPROACHES = ("torchvision", "decode-floor", "litpredict-exact", "litpredict-fast")
+IMPORTS = "imports alone: torch, pytorch_lightning, hydra"  # bench/startup.py's rows
+DEMO_RUN = "predict, linear demo (2048 rows), end to end"
 
 
 @pytest.mark.slow
@@ -32,7 +34,9 @@ def test_quick_bench_reports_every_approach(tmp_path) -> None:
     for approach in APPROACHES:
         assert f"| {approach} |" in report["table"]
         assert rows[approach]["small"]["work_s"] > 0 and rows[approach]["large"]["peak_mb"] > 0
-    assert {"predict --help", "predict --cfg job"} <= set(report["startup"])
+    startup = report["startup"]
+    assert {"predict --help", "predict --cfg job", IMPORTS, DEMO_RUN} <= set(startup)
+    assert startup[DEMO_RUN] > startup["predict --cfg job"]  # a whole run, torch imported
     assert any(t["target"].startswith("linear: time/row") for t in report["targets"])
     # The image section: 4 and 12 JPEGs through each approach, side by side.
     images = {row["approach"]: row for row in report["rows"] if row["workload"] == "images"}

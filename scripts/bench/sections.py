@@ -56,7 +56,7 @@ def workload_section(load: Workload) -> Section:
 
 
 def startup_section(options: Options) -> SectionResult:
-    startup = bench_startup(options.workdir, repeats=1 if options.quick else 3)
+    startup = bench_startup(options.workdir, 1 if options.quick else 3, options.quick)
     return SectionResult(
         table=report.startup_table(startup),
         targets=report.startup_targets(startup),

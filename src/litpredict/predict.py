@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litpredict.process import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from litpredict.process.argv import import_working_directory, quote_checkpoint_paths
+from litpredict.process.collector import collector_paused, resume_collector
 from litpredict.process.config_dir import config_dir
 from litpredict.process.errors import RunInterrupted, describe, first_line, user_error_in
 from litpredict.process.job import Job
@@ -119,6 +120,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
                 resume.start_record(record, attempt, config, sha256, trainer.world_size)
             resume.install_loader(datamodule, job.run_dir)  # the batches left, if resuming
             own_datamodule = lightning.datamodule(datamodule)  # wrapped if of the other package
+            resume_collector()  # start-up is over (process/collector.py)
             trainer.predict(model, datamodule=own_datamodule, return_predictions=False)
             # Workers launched by ddp_spawn have exited by now; ranks launched from outside
             # (srun, torchrun) wait here until every shard is closed.
@@ -285,14 +287,18 @@ def _error_line(error: BaseException) -> str:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
 def run(cfg: DictConfig) -> dict[str, Any]:
     job = Job.from_hydra()
-    return run_reporting_errors(job, lambda: predict(cfg, job))
+    try:
+        return run_reporting_errors(job, lambda: predict(cfg, job))
+    finally:
+        resume_collector()  # if it ended before its loop: a sweep's next job starts collected
 
 
 def main() -> None:
     """Console entry: ``ckpt_path=runs/epoch=3-step=100.ckpt`` works without quoting."""
     import_working_directory()  # as under ``python -m``: user modules in the cwd import
     sys.argv = quote_checkpoint_paths(sys.argv)
-    run()
+    with collector_paused():  # until the loop begins: start-up allocates ~700k objects
+        run()
 
 
 if __name__ == "__main__":

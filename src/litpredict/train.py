@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litpredict.process import resolvers  # noqa: F401  (registers the resolvers conf/ uses)
 from litpredict.process.argv import import_working_directory
+from litpredict.process.collector import collector_paused, resume_collector
 from litpredict.process.config_dir import config_dir
 from litpredict.process.errors import describe, first_line, user_error_in
 from litpredict.process.job import Job
@@ -90,6 +91,7 @@ def _train_locked(cfg: DictConfig, job: Job) -> dict[str, float]:
             callbacks = build.training_callbacks(cfg, lightning)
             trainer = build.trainer(cfg, callbacks=callbacks, lightning=lightning)
             check_one_run_per_launch(trainer.world_size)
+            resume_collector()  # start-up is over (process/collector.py)
             trainer.fit(model, datamodule=lightning.datamodule(datamodule))
     except BaseException as error:
         if manifest.enabled:
@@ -115,13 +117,17 @@ def _format(metrics: dict[str, float]) -> str:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def run(cfg: DictConfig) -> dict[str, float]:
     job = Job.from_hydra()
-    return run_reporting_errors(job, lambda: train(cfg, job))
+    try:
+        return run_reporting_errors(job, lambda: train(cfg, job))
+    finally:
+        resume_collector()  # if it ended before its loop: a sweep's next job starts collected
 
 
 def main() -> None:
     """Console entry (``litpredict-train``), the same as ``python -m litpredict.train``."""
     import_working_directory()  # as under ``python -m``: user modules in the cwd import
-    run()
+    with collector_paused():  # until the loop begins: start-up allocates ~700k objects
+        run()
 
 
 if __name__ == "__main__":
