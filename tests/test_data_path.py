@@ -197,7 +197,7 @@ def mixed_folder(root: Path) -> Path:
 @pytest.mark.parametrize("channels", [1, 3])
 def test_exact_decoding_gives_todays_pixels(tmp_path, channels, image_size) -> None:
     from litpredict.data import ImageFolderDataset
-    from litpredict.data.image_folder import MODES, image_shape
+    from litpredict.data.image_options import MODES, image_shape
 
     root = mixed_folder(tmp_path)
     dataset = ImageFolderDataset(root, image_size=image_size, channels=channels)

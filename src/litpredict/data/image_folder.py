@@ -13,7 +13,7 @@ headers), naming the sizes found and the key to set.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,146 +23,17 @@ from torch.utils.data import Dataset, random_split
 from litpredict.data.base import ArrayDataModule
 from litpredict.data.decode_check import DecodeCheck, checked_decode_check, first_samples
 from litpredict.data.image_decoding import EXACT, FAST, read_image
-from litpredict.process.errors import DataError, ImageError
-from litpredict.writing.ids import unwritable_id_reason
+from litpredict.data.image_files import EXTENSIONS, check_one_size, image_files, unreadable
+from litpredict.data.image_options import (
+    MODES,
+    ImageSize,
+    checked_transforms,
+    image_shape,
+    per_channel,
+)
+from litpredict.process.errors import DataError
 
 log = logging.getLogger(__name__)
-
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
-def _image_files(folder: Path) -> list[Path]:
-    """Regular files with an image suffix under ``folder`` (a FIFO or device would block)."""
-    found = []
-    for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in EXTENSIONS or not path.is_file():
-            continue
-        reason = unwritable_id_reason(str(path))
-        if reason is not None:
-            raise DataError(
-                f"the image {str(path)!a} has a name that {reason}; its id (the path) "
-                "cannot be written as one line of ids.txt",
-                "rename the file to a name of printable UTF-8 characters",
-            )
-        found.append(path)
-    return found
-
-
-ImageSize = int | Sequence[int] | None
-Size = tuple[int, int]  # (H, W)
-SIZES_SHOWN = 4  # sizes named in the error for images of different sizes
-SIZES_PROBED = 16  # distinct sizes the transforms are tried on (see _transforms_equalize)
-
-
-def image_shape(image_size: ImageSize) -> tuple[int, int] | None:
-    """``image_size`` as ``(H, W)``: ``H`` is a square; ``None`` keeps the files' size."""
-    if image_size is None:
-        return None
-    sizes = [image_size] if isinstance(image_size, int) else list(image_size)
-    if len(sizes) == 1:
-        sizes = sizes * 2
-    if len(sizes) != 2 or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sizes
-    ):
-        raise DataError(
-            f"datamodule.image_size={image_size!r} is not a size in pixels",
-            "set datamodule.image_size=H (a square), [H, W], or null to keep the files' size",
-        )
-    return sizes[0], sizes[1]
-
-
-def checked_transforms(transforms: Sequence[Any] | None) -> list[Any]:
-    """``transforms`` if each is a torch module or a torchvision v2 transform (callable)."""
-    import torch
-
-    checked = []
-    for i, transform in enumerate(transforms or []):
-        module = type(transform).__module__
-        if not callable(transform) or not (
-            isinstance(transform, torch.nn.Module) or module.startswith("torchvision.transforms.v2")
-        ):
-            raise DataError(
-                f"datamodule.transforms[{i}] is a {type(transform).__qualname__}, not a "
-                "torchvision v2 transform or a torch module",
-                "list transforms as config nodes, e.g. "
-                "[{_target_: torchvision.transforms.v2.CenterCrop, size: 24}]",
-            )
-        checked.append(transform)
-    return checked
-
-
-def per_channel(values: Sequence[float] | None, channels: int, name: str) -> Any:
-    """``mean``/``std`` as a (C, 1, 1) tensor; one value is used for every channel."""
-    if values is None:
-        return None
-    values = [values] if isinstance(values, (int, float)) else list(values)
-    if len(values) == 1:
-        values = values * channels
-    if len(values) != channels or (name == "std" and any(v == 0 for v in values)):
-        raise DataError(
-            f"datamodule.{name}={values} does not fit images of {channels} channels",
-            f"give datamodule.{name} one (non-zero) value per channel, e.g. "
-            "[0.485, 0.456, 0.406] / [0.229, 0.224, 0.225] for ImageNet, or set "
-            "datamodule.channels",
-        )
-    return torch.tensor(values, dtype=torch.float32).reshape(-1, 1, 1)
-
-
-MODES = {1: "L", 3: "RGB"}
-
-
-def file_sizes(paths: Iterable[Path]) -> dict[Size, tuple[int, Path]]:
-    """``{(H, W): (number of files, the first of them)}``, from the image files' headers.
-
-    ``Image.open`` parses the header alone; no pixel is decoded. An unreadable file is
-    named now, as reading it later would.
-    """
-    from PIL import Image
-
-    sizes: dict[Size, tuple[int, Path]] = {}
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                width, height = image.size
-        except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for a bad file
-            raise _unreadable(path, error) from error
-        count, first = sizes.get((height, width), (0, path))
-        sizes[(height, width)] = (count + 1, first)
-    return sizes
-
-
-def _transforms_equalize(transforms: list[Any], sizes: list[Size], channels: int) -> bool:
-    """Whether ``transforms`` give images of all ``sizes`` one shape (a crop or resize does).
-
-    Tried on blank images of up to :data:`SIZES_PROBED` of the sizes. Transforms that fail
-    on a blank image are not judged here (True): the run reports what they do.
-    """
-    if not transforms:
-        return False
-    shapes = set()
-    for height, width in sizes[:SIZES_PROBED]:
-        image = torch.zeros(channels, height, width)
-        try:
-            for transform in transforms:
-                image = transform(image)
-        except Exception:
-            return True
-        shapes.add(tuple(getattr(image, "shape", ())))
-    return len(shapes) == 1
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def _unreadable(path: Path, error: BaseException) -> ImageError:
-    return ImageError(
-        f"cannot read the image {str(path)!r}: {error}",
-        "replace or remove that file (it is unreadable, or not a valid image)",
-    )
 
 
 class ImageFolderDataset(Dataset):
@@ -197,7 +68,7 @@ class ImageFolderDataset(Dataset):
         self.classes = sorted(
             p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
         )
-        loose = [p for p in _image_files(self.root) if p.parent == self.root]
+        loose = [p for p in image_files(self.root) if p.parent == self.root]
         if self.classes and loose:
             raise DataError(
                 f"the image folder {str(self.root)!r} holds both images and subfolders: "
@@ -210,7 +81,7 @@ class ImageFolderDataset(Dataset):
             self.samples = [
                 (path, label)
                 for label, name in enumerate(self.classes)
-                for path in _image_files(self.root / name)
+                for path in image_files(self.root / name)
             ]
         else:
             self.samples = [(path, None) for path in loose]
@@ -225,30 +96,8 @@ class ImageFolderDataset(Dataset):
         self.fast = False
         self.run_record: dict[str, Any] | None = None
         if self.shape is None:
-            self._check_one_size()
-
-    def _check_one_size(self) -> None:
-        """Refuse images of different sizes now (PIL reads only each file's header)."""
-        sizes = file_sizes(path for path, _ in self.samples)
-        if len(sizes) <= 1 or _transforms_equalize(self.transforms, list(sizes), len(self.mode)):
-            return
-        by_count = sorted(sizes.items(), key=lambda item: -item[1][0])
-        shown = [
-            f"{list(size)} in {count} file(s), e.g. {_relative(first, self.root)}"
-            for size, (count, first) in by_count[:SIZES_SHOWN]
-        ]
-        if len(sizes) > SIZES_SHOWN:
-            shown.append(f"{len(sizes) - SIZES_SHOWN} more sizes")
-        height, width = by_count[0][0]
-        example = height if height == width else f"[{height},{width}]"
-        after = " (datamodule.transforms do not make them equal)" if self.transforms else ""
-        raise DataError(
-            f"the images under {str(self.root)!r} differ in size ([H, W]): {'; '.join(shown)}. "
-            f"Without datamodule.image_size nothing is resized{after}, and images of "
-            "different sizes cannot form batches",
-            "set datamodule.image_size=H (a square) or [H, W], the model's input size, to "
-            f"resize every image (e.g. datamodule.image_size={example})",
-        )
+            paths = [path for path, _ in self.samples]
+            check_one_size(paths, self.root, self.transforms, len(self.mode))
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -262,7 +111,7 @@ class ImageFolderDataset(Dataset):
         try:
             image = read_image(path, self.mode, self.shape, fast)
         except (OSError, ValueError, SyntaxError) as error:  # PIL's errors for a bad file
-            raise _unreadable(path, error) from error
+            raise unreadable(path, error) from error
         for transform in self.transforms:
             image = transform(image)
         if self.mean is not None:
