@@ -31,21 +31,28 @@ def requeued_by_launcher(error: BaseException) -> bool:
     while the requeued job runs on.
 
     Also an interrupt raised while that exit was on its way out (SLURM's requeue sends
-    SIGTERM; one that lands inside submitit's handler is ignored, ``signals.requeueing``).
+    SIGTERM; one that lands inside submitit's handler is ignored, ``signals.requeueing``),
+    however deep: on a real SLURM requeue the SIGTERM landed in logging's ``except
+    KeyError`` while Lightning tore down under the exit, so the interrupt's context was
+    that KeyError and the exit its context.
     """
+    if not isinstance(error, (SystemExit, RunInterrupted)):
+        return False
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, SystemExit):
-            trace = error.__traceback__
-            while trace is not None and trace.tb_next is not None:
-                trace = trace.tb_next
-            module = trace.tb_frame.f_globals.get("__name__", "") if trace is not None else ""
-            return module == "submitit" or module.startswith("submitit.")
-        if not isinstance(error, RunInterrupted):
-            return False
+        if isinstance(error, SystemExit) and _raised_in_submitit(error):
+            return True
         error = error.__context__
     return False
+
+
+def _raised_in_submitit(error: BaseException) -> bool:
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    module = trace.tb_frame.f_globals.get("__name__", "") if trace is not None else ""
+    return module == "submitit" or module.startswith("submitit.")
 
 
 def run_reporting_errors(job: Job, body: Callable[[], T]) -> T:
