@@ -185,3 +185,91 @@ def test_an_interrupt_while_submitits_exit_unwinds_is_still_the_requeue() -> Non
     assert requeued_by_launcher(raised.value)
     assert not requeued_by_launcher(RunInterrupted("SIGTERM"))
     assert not requeued_by_launcher(SystemExit(-1))
+
+
+def test_an_interrupt_in_an_except_block_while_submitits_exit_unwinds_is_the_requeue() -> None:
+    """As on a real SLURM requeue: the SIGTERM landed in logging's ``except KeyError`` (a
+    cache miss) while Lightning tore down under submitit's exit, so the interrupt's context
+    is the KeyError, and the exit is the KeyError's. Without submitit's exit in the chain
+    the same interrupt is an interrupt."""
+    from litpredict.process.errors import RunInterrupted
+    from litpredict.process.reporting import requeued_by_launcher
+    from litpredict.process.signals import interrupts_raise
+
+    def sigterm_in_an_except_block() -> None:
+        try:
+            {}[10]
+        except KeyError:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+
+    handler = _submitit_handler()
+    with interrupts_raise(), pytest.raises(RunInterrupted) as raised:
+        try:
+            handler()
+        finally:
+            sigterm_in_an_except_block()
+    assert isinstance(raised.value.__context__, KeyError)
+    assert isinstance(raised.value.__context__.__context__, SystemExit)
+    assert requeued_by_launcher(raised.value)
+    with interrupts_raise(), pytest.raises(RunInterrupted) as plain:
+        sigterm_in_an_except_block()
+    assert not requeued_by_launcher(plain.value)
+    assert not requeued_by_launcher(KeyError(10))
+
+
+def _rank_after_its_loop_started(results) -> None:
+    """A process ``ddp_spawn`` could have started: the callback runs as its loop starts."""
+    from litpredict.process.signals import sigterm_flagged
+    from litpredict.process.spawned_ranks import SigtermFlagInSpawnedRanks
+
+    SigtermFlagInSpawnedRanks().on_predict_start(trainer=None, pl_module=None)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    results.put(("alive", sigterm_flagged()))
+
+
+def test_a_spawned_ranks_sigterm_only_sets_the_flag_the_writer_reads() -> None:
+    """No collective (Lightning's handler broadcasts) and no exception inside whatever the
+    rank was doing; the writer sees the flag at its next batch. The main process keeps its
+    own handler."""
+    import multiprocessing
+
+    from litpredict.process.spawned_ranks import SigtermFlagInSpawnedRanks
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    rank = context.Process(target=_rank_after_its_loop_started, args=(results,))
+    rank.start()
+    assert results.get(timeout=60) == ("alive", True)
+    rank.join(timeout=60)
+    assert rank.exitcode == 0
+    before = signal.getsignal(signal.SIGTERM)
+    SigtermFlagInSpawnedRanks().on_predict_start(trainer=None, pl_module=None)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _count_sigterms(ready, counted) -> None:
+    seen = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    ready.set()
+    time.sleep(3)
+    counted.put(len(seen))
+
+
+def test_stop_children_signals_each_worker_once() -> None:
+    """The main process calls it in its SIGTERM handler and again as the run ends: a second
+    SIGTERM would land in a worker that is already exiting."""
+    import multiprocessing
+
+    from litpredict.process.signals import stop_children
+
+    context = multiprocessing.get_context("spawn")
+    ready, counted = context.Event(), context.Queue()
+    worker = context.Process(target=_count_sigterms, args=(ready, counted))
+    worker.start()
+    assert ready.wait(timeout=60)
+    stop_children()
+    stop_children()
+    assert counted.get(timeout=60) == 1
+    worker.join(timeout=60)

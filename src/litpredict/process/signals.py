@@ -11,13 +11,28 @@ from typing import Any
 
 from litpredict.process.errors import RunInterrupted
 
+_stopped_children: set[int] = set()
+_sigterm = threading.Event()
+
 
 def stop_children() -> None:
-    """SIGTERM to this process's spawned DDP workers: each commits the batches it wrote and
-    stops at its next batch (the interpreter's exit waits for them); without it they would
-    keep writing shards."""
+    """SIGTERM to this process's spawned DDP workers, once each: each commits the batches
+    it wrote and stops at its next batch (the interpreter's exit waits for them); without
+    it they would keep writing shards. A second SIGTERM could land in a worker's exit."""
     for child in multiprocessing.active_children():
-        child.terminate()
+        if child.pid not in _stopped_children:
+            _stopped_children.add(child.pid)
+            child.terminate()
+
+
+def flag_sigterm(signum: int, frame: Any) -> None:
+    """A SIGTERM handler that only notes the signal (``spawned_ranks``)."""
+    _sigterm.set()
+
+
+def sigterm_flagged() -> bool:
+    """Whether :func:`flag_sigterm` has seen a SIGTERM in this process."""
+    return _sigterm.is_set()
 
 
 # submitit's handler of a time limit's or a preemption's signal: it requeues the job

@@ -56,9 +56,16 @@ def trainer(cfg: DictConfig, callbacks: Sequence[Any] = (), lightning: Lightning
         )
     from litpredict.process.console_callbacks import WorkerLogging
     from litpredict.process.ranks import DestroyProcessGroupAtExit, SharedRunDirCheck
+    from litpredict.process.spawned_ranks import SigtermFlagInSpawnedRanks
 
     bar = _progress_bar(cfg, callbacks, lightning)
-    mine = [DestroyProcessGroupAtExit, SharedRunDirCheck, WorkerLogging, *bar]
+    mine = [
+        DestroyProcessGroupAtExit,
+        SharedRunDirCheck,
+        SigtermFlagInSpawnedRanks,
+        WorkerLogging,
+        *bar,
+    ]
     own = [lightning.counterpart(c)() for c in mine]
     check_targets(cfg.trainer, "trainer", "Trainer")
     return instantiate(

@@ -20,6 +20,7 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from litpredict.data.base import predict_dataset_length, run_record_of, sample_ids_of
 from litpredict.process.errors import PredictionError
 from litpredict.process.reporting import EXIT_INTERRUPTED
+from litpredict.process.signals import sigterm_flagged
 from litpredict.trainer import lightning_api
 from litpredict.writing.disk import write_errors
 from litpredict.writing.finalize import finalize
@@ -160,10 +161,11 @@ class PredictionWriterMixin:
         self._shard.kind = self.kind
         with write_errors("a prediction shard", self.shard_root):
             self._shard.append(index_array(batch_indices), arrays)
-        if getattr(trainer, "received_sigterm", False):
+        if sigterm_flagged() or getattr(trainer, "received_sigterm", False):
             # A ddp_spawn worker (the main process stops it, or the scheduler stops all):
-            # Lightning's own SIGTERM handler only sets this flag. Commit, then end the
-            # worker quietly with the interrupted exit code; the main process reports it.
+            # its SIGTERM only sets a flag (process/spawned_ranks.py; Lightning's handler
+            # sets its own). Commit, then end the worker quietly with the interrupted exit
+            # code; the main process reports it.
             self._commit()
             raise SystemExit(EXIT_INTERRUPTED)
         if not drop_seen_batch_indices(trainer, batch_idx, dataloader_idx):
