@@ -24,7 +24,8 @@ from litpredict.data.samplers import ShardSampler, SliceBatchSampler
 from litpredict.process.errors import DataError
 from litpredict.rundir.hashing import HASHES, ThreadedDigest
 from litpredict.writing.merge import merge_shards
-from litpredict.writing.shards import ShardWriter, read_shards
+from litpredict.writing.shard_layout import read_shards
+from litpredict.writing.shard_writer import ShardWriter
 
 
 @pytest.fixture

@@ -338,7 +338,8 @@ MERGE_ON_A_FULL_DISK = textwrap.dedent(
 
     from litpredict.process.errors import UserError
     from litpredict.writing.finalize import finalize
-    from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter
+    from litpredict.writing.shard_layout import SHARDS, DatasetMeta
+    from litpredict.writing.shard_writer import ShardWriter
 
     out, fmt, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     root = out / SHARDS

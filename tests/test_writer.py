@@ -23,7 +23,8 @@ from litpredict.writing.merge import merge_shards
 from litpredict.writing.metrics import MetricMisfit, label_metrics
 from litpredict.writing.outputs import split_outputs
 from litpredict.writing.seen_indices import drop_seen_batch_indices
-from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, read_shards
+from litpredict.writing.shard_layout import SHARDS, DatasetMeta, read_shards
+from litpredict.writing.shard_writer import ShardWriter
 
 
 def write_shards(root, batches_per_rank, num_samples: int):

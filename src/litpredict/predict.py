@@ -65,7 +65,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.rundir.ownership import PREDICT, check_output, restore_hydra_files
     from litpredict.trainer import build
     from litpredict.writing import resume
-    from litpredict.writing.shards import SHARDS
+    from litpredict.writing.shard_layout import SHARDS
 
     ckpt = checkpoint_file(cfg.get("ckpt_path"))  # a URL: the cache's copy, verified
     ckpt_file = ckpt.path

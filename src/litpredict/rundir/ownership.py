@@ -41,7 +41,7 @@ from litpredict.rundir.manifest import (
 )
 
 HYDRA = ".hydra"
-SHARDS = ".shards"  # litpredict.writing.shards.SHARDS (not imported: it pulls in numpy)
+SHARDS = ".shards"  # litpredict.writing.shard_layout.SHARDS (not imported: it pulls in numpy)
 STAGING = ".staging"  # litpredict.writing.finalize.STAGING
 JOB_ERROR = "job_error.json"  # litpredict.sweep.summary.JOB_ERROR
 WRITE_PROBE = ".litpredict-write-test-*.tmp"  # process.hydra_callbacks: made and removed

@@ -1,7 +1,8 @@
 """Writing predictions, one lifecycle: prepare (rank 0) -> append (each rank) -> finalize.
 
 ``callback`` (the Lightning callback that runs it), ``outputs`` (a batch as arrays),
-``shards`` (the per-rank files), ``seen_indices`` (Lightning's private record of batch
+``shard_writer`` (a rank's files written and committed), ``shard_layout`` (their folder,
+read back), ``seen_indices`` (Lightning's private record of batch
 indices), ``merge`` (shards into dataset order), ``formats`` (npy, pt, parquet, csv) and
 ``finalize`` (shards on disk -> final files, hashed), ``metrics`` (label metrics),
 ``segments`` (a stopped attempt's shard cut back to its good commits) and ``resume`` (a

@@ -30,7 +30,8 @@ from litpredict.writing.metrics import check_named_metrics
 from litpredict.writing.outputs import TARGET, batch_arrays, index_array
 from litpredict.writing.resume import RECORD, RunRecord, commit_settings, read_record
 from litpredict.writing.seen_indices import drop_seen_batch_indices
-from litpredict.writing.shards import SHARDS, DatasetMeta, ShardWriter, rank_dir
+from litpredict.writing.shard_layout import SHARDS, DatasetMeta, rank_dir
+from litpredict.writing.shard_writer import ShardWriter
 from litpredict.writing.stages import StageClock
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class PredictionWriterMixin:
       in :meth:`setup`. Every rank waits for rank 0 there before predicting.
     - append, per batch: rank r appends the batch and its dataset indices to
       ``.shards/attempt<k>/rank<r>`` and commits it every ``commit_every_s`` seconds
-      and/or ``commit_every_batches`` batches (see ``shards``), also when the run stops
+      and/or ``commit_every_batches`` batches (see ``shard_layout``), also when the run stops
       on an exception or a signal; the shard is closed when the rank's predict epoch ends.
     - :meth:`finalize`, on global rank 0 once every rank has finished: merges the
       shards of every attempt into dataset order from what is on disk, drops duplicate

@@ -18,7 +18,7 @@ from litpredict.writing.merge import merge_shards
 from litpredict.writing.metrics import label_metrics
 from litpredict.writing.outputs import TARGET
 from litpredict.writing.resume import resume_summary
-from litpredict.writing.shards import SHARDS, DatasetMeta, Shard, attempt_of, read_shards
+from litpredict.writing.shard_layout import SHARDS, DatasetMeta, Shard, attempt_of, read_shards
 
 STAGING = ".staging"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from litpredict.process.errors import PredictionError
-from litpredict.writing.shards import Shard, npy_header
+from litpredict.writing.shard_layout import Shard, npy_header
 
 CHUNK_ROWS = 1 << 18
 

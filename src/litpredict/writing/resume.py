@@ -1,7 +1,7 @@
 """Resuming a run from what its earlier attempts committed.
 
 A run stopped part way (kill -9, a preempted or timed-out job, a lost node) leaves
-committed segments in ``.shards/attempt<k>/rank<r>`` (see ``shards``). Running the same
+committed segments in ``.shards/attempt<k>/rank<r>`` (see ``shard_layout``). Running the same
 command again starts attempt k+1, which:
 
 1. :func:`prepare` (rank 0, before predicting): reads ``.shards/run.json``, the record of
@@ -36,7 +36,7 @@ from litpredict.process.errors import PredictionError
 from litpredict.rundir.files import write_json
 from litpredict.rundir.provenance import RemoteEntry
 from litpredict.writing.segments import seal
-from litpredict.writing.shards import SHARDS, DatasetMeta, Shard, attempt_of, shard_dirs
+from litpredict.writing.shard_layout import SHARDS, DatasetMeta, Shard, attempt_of, shard_dirs
 
 log = logging.getLogger(__name__)
 

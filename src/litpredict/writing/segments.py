@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from litpredict.rundir.files import atomic_write, write_json
-from litpredict.writing.shards import COMMITS, INDEX, LAYOUT, META, segment_checksum
+from litpredict.writing.shard_layout import COMMITS, INDEX, LAYOUT, META, segment_checksum
 
 log = logging.getLogger(__name__)
 
