@@ -279,7 +279,7 @@ def test_the_batches_left_are_the_first_attempts_batches() -> None:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from litpredict.writing.resume import remaining_batches
+    from litpredict.writing.resumed_loader import remaining_batches
 
     dataset = TensorDataset(torch.zeros(11, 1))
     done = np.zeros(11, dtype=bool)

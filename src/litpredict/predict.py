@@ -65,6 +65,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
     from litpredict.rundir.ownership import PREDICT, check_output, restore_hydra_files
     from litpredict.trainer import build
     from litpredict.writing import resume
+    from litpredict.writing.resumed_loader import install_loader
     from litpredict.writing.shard_layout import SHARDS
 
     ckpt = checkpoint_file(cfg.get("ckpt_path"))  # a URL: the cache's copy, verified
@@ -118,7 +119,7 @@ def _predict_locked(cfg: DictConfig, job: Job) -> dict[str, Any]:
             if attempt is not None:  # before any rank writes a shard (the writer's barrier)
                 sha256 = manifest.data["checkpoint"]["sha256"]
                 resume.start_record(record, attempt, config, sha256, trainer.world_size)
-            resume.install_loader(datamodule, job.run_dir)  # the batches left, if resuming
+            install_loader(datamodule, job.run_dir)  # the batches left, if resuming
             own_datamodule = lightning.datamodule(datamodule)  # wrapped if of the other package
             resume_collector()  # start-up is over (process/collector.py)
             trainer.predict(model, datamodule=own_datamodule, return_predictions=False)
