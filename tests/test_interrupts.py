@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+import types
+from typing import Any
 
 import numpy as np
 import pytest
@@ -218,12 +220,24 @@ def test_an_interrupt_in_an_except_block_while_submitits_exit_unwinds_is_the_req
     assert not requeued_by_launcher(KeyError(10))
 
 
+def _trainer_started_by(launcher: Any) -> Any:
+    """As much of a Trainer as the callback reads: its strategy's launcher."""
+    return types.SimpleNamespace(strategy=types.SimpleNamespace(launcher=launcher))
+
+
 def _rank_after_its_loop_started(results) -> None:
     """A process ``ddp_spawn`` could have started: the callback runs as its loop starts."""
+    from pytorch_lightning.strategies.launchers import _MultiProcessingLauncher
+
     from litpredict.process.signals import sigterm_flagged
     from litpredict.process.spawned_ranks import SigtermFlagInSpawnedRanks
 
-    SigtermFlagInSpawnedRanks().on_predict_start(trainer=None, pl_module=None)
+    callback = SigtermFlagInSpawnedRanks()
+    default = signal.getsignal(signal.SIGTERM)
+    callback.on_predict_start(_trainer_started_by(None), None)  # a joblib worker's job
+    results.put(("handler kept", signal.getsignal(signal.SIGTERM) is default))
+    launcher = object.__new__(_MultiProcessingLauncher)
+    callback.on_predict_start(_trainer_started_by(launcher), None)
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(0.5)
     results.put(("alive", sigterm_flagged()))
@@ -231,9 +245,12 @@ def _rank_after_its_loop_started(results) -> None:
 
 def test_a_spawned_ranks_sigterm_only_sets_the_flag_the_writer_reads() -> None:
     """No collective (Lightning's handler broadcasts) and no exception inside whatever the
-    rank was doing; the writer sees the flag at its next batch. The main process keeps its
-    own handler."""
+    rank was doing; the writer sees the flag at its next batch. A job that is a
+    multiprocessing child without a multiprocessing launcher (Hydra's joblib workers), and
+    the main process, keep their handlers."""
     import multiprocessing
+
+    from pytorch_lightning.strategies.launchers import _MultiProcessingLauncher
 
     from litpredict.process.spawned_ranks import SigtermFlagInSpawnedRanks
 
@@ -241,11 +258,13 @@ def test_a_spawned_ranks_sigterm_only_sets_the_flag_the_writer_reads() -> None:
     results = context.Queue()
     rank = context.Process(target=_rank_after_its_loop_started, args=(results,))
     rank.start()
+    assert results.get(timeout=60) == ("handler kept", True)
     assert results.get(timeout=60) == ("alive", True)
     rank.join(timeout=60)
     assert rank.exitcode == 0
     before = signal.getsignal(signal.SIGTERM)
-    SigtermFlagInSpawnedRanks().on_predict_start(trainer=None, pl_module=None)
+    launcher = object.__new__(_MultiProcessingLauncher)
+    SigtermFlagInSpawnedRanks().on_predict_start(_trainer_started_by(launcher), None)
     assert signal.getsignal(signal.SIGTERM) is before
 
 

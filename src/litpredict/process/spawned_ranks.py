@@ -22,14 +22,24 @@ class SigtermFlagInSpawnedRanks(lightning_api.NoBatchHooks, Callback):
     its SIGTERM first may have committed and exited before another rank's handler runs;
     that broadcast then fails ("Connection closed by peer") inside whatever the rank was
     doing, and the console shows its traceback: about one interrupt in eight of a 2-rank
-    ``ddp_cpu`` run here. Ranks that a launcher started (torchrun, srun) are commands of
-    their own, whose SIGTERM raises (``signals.interrupts_raise``).
+    ``ddp_cpu`` run here. Ranks that a launcher started (torchrun, srun, Lightning's
+    ``ddp``) are commands of their own, whose SIGTERM raises (``signals.interrupts_raise``).
     """
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
-        if multiprocessing.parent_process() is None:
-            return  # not a spawned rank
-        signal.signal(signal.SIGTERM, flag_sigterm)
+        if spawned_rank(trainer):
+            signal.signal(signal.SIGTERM, flag_sigterm)
+
+
+def spawned_rank(trainer: Any) -> bool:
+    """Whether this process is a rank the Trainer's own launcher started with
+    multiprocessing (``ddp_spawn``, ``ddp_fork``): not the main process, nor a job that
+    Hydra's joblib launcher runs in a worker process (also a multiprocessing child)."""
+    launcher = getattr(getattr(trainer, "strategy", None), "launcher", None)
+    by_multiprocessing = any(
+        cls.__name__ == "_MultiProcessingLauncher" for cls in type(launcher).__mro__
+    )
+    return by_multiprocessing and multiprocessing.parent_process() is not None
 
 
 # LightningSigtermFlagInSpawnedRanks: the same as a lightning.pytorch Callback.
