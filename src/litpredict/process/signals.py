@@ -6,12 +6,13 @@ import contextlib
 import multiprocessing
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from litpredict.process.errors import RunInterrupted
 
-_stopped_children: set[int] = set()
+_stopped_children: weakref.WeakSet = weakref.WeakSet()  # Process objects: a pid can be reused
 _sigterm = threading.Event()
 
 
@@ -20,8 +21,8 @@ def stop_children() -> None:
     it wrote and stops at its next batch (the interpreter's exit waits for them); without
     it they would keep writing shards. A second SIGTERM could land in a worker's exit."""
     for child in multiprocessing.active_children():
-        if child.pid not in _stopped_children:
-            _stopped_children.add(child.pid)
+        if child not in _stopped_children:
+            _stopped_children.add(child)
             child.terminate()
 
 
